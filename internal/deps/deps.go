@@ -11,6 +11,7 @@ import (
 	_ "github.com/google/go-containerregistry/pkg/v1/mutate"
 	_ "github.com/google/go-containerregistry/pkg/v1/tarball"
 	_ "github.com/vladimirvivien/gexe"
+	_ "golang.org/x/mod/modfile"
 	_ "k8s.io/client-go/kubernetes"
 	_ "k8s.io/client-go/tools/clientcmd"
 	_ "sigs.k8s.io/e2e-framework/klient/decoder"
@@ -21,6 +22,5 @@ import (
 	_ "sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	_ "sigs.k8s.io/kind/pkg/cluster"
 	_ "sigs.k8s.io/kind/pkg/cluster/nodeutils"
-	_ "golang.org/x/mod/modfile"
 	_ "sigs.k8s.io/yaml"
 )

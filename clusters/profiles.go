@@ -1,0 +1,24 @@
+package clusters
+
+// All returns every profile the suite knows.
+func All() []Profile {
+	return []Profile{Default()}
+}
+
+// Default is the profile the suite runs unless told otherwise: the newest
+// release, with the gates of every documented projection source on.
+// ClusterTrustBundle, ClusterTrustBundleProjection and PodCertificateRequest
+// are GA (on by default) in 1.37; setting them keeps the profile meaningful on
+// older node images, where RuntimeConfig also serves their beta APIs.
+func Default() Profile {
+	return Profile{
+		Name:              "default",
+		Description:       "Kubernetes v1.37.2, kubeadm's default service-account issuer, trust-bundle and pod-certificate gates on",
+		KubernetesVersion: "v1.37.2",
+		FeatureGates: map[string]bool{
+			"ClusterTrustBundle":           true,
+			"ClusterTrustBundleProjection": true,
+			"PodCertificateRequest":        true,
+		},
+	}
+}
