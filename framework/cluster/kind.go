@@ -1,0 +1,305 @@
+// Package cluster is the suite's one cluster lifecycle: kind clusters created
+// in process from a profile (sigs.k8s.io/kind/pkg/cluster, not the kind CLI),
+// and existing clusters reached through a kubeconfig.
+//
+// kind clusters get a dedicated kubeconfig file (never ~/.kube/config), a name
+// made of the suite prefix, the profile and a hash of the rendered profile and
+// node image, so that reuse is safe and leftovers can be found and removed.
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindcmd "sigs.k8s.io/kind/pkg/cmd"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/clusters"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/hostexec"
+)
+
+// Prefix starts the name of every kind cluster the suite creates.
+const Prefix = "kic-"
+
+// ReadyTimeout bounds the wait for a new cluster to become usable.
+const ReadyTimeout = 3 * time.Minute
+
+// Options of a kind cluster.
+type Options struct {
+	// Profile is the cluster configuration.
+	Profile clusters.Profile
+	// Reuse uses a running cluster of the same name instead of failing.
+	Reuse bool
+	// Keep leaves the cluster (even a half-made one) in place at the end.
+	Keep bool
+	// StateDir holds the cluster's kubeconfig file.
+	StateDir string
+	// ArtifactsDir receives logs when creation fails.
+	ArtifactsDir string
+	// Logf reports progress (nil = stdout).
+	Logf func(format string, args ...any)
+}
+
+// Kind is a kind cluster made from a profile.
+type Kind struct {
+	// Name is the kind cluster name, Kubeconfig its dedicated kubeconfig file.
+	Name, Kubeconfig string
+	// Created is false when an existing cluster was reused.
+	Created bool
+	// Host is what the Docker host needed of the profile.
+	Host clusters.Host
+
+	opts     Options
+	provider *kindcluster.Provider
+}
+
+func (o *Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+		return
+	}
+	fmt.Printf(format+"\n", args...)
+}
+
+// NewProvider returns kind's in-process provider on the local Docker engine.
+func NewProvider() *kindcluster.Provider {
+	return kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindcmd.NewLogger()))
+}
+
+// DetectHost asks the Docker engine which cgroup version its containers get.
+func DetectHost(ctx context.Context) (clusters.Host, error) {
+	out, err := hostexec.Command("docker", "info", "--format", "{{.CgroupVersion}}").Output(ctx)
+	if err != nil {
+		return clusters.Host{}, fmt.Errorf("no Docker engine answers (run `make host-setup`): %w", err)
+	}
+	return clusters.Host{CgroupV1: strings.TrimSpace(out) == "1"}, nil
+}
+
+// Name returns the cluster name of a profile: the suite prefix, the profile
+// name and a hash of its rendering and node image ID.
+func Name(p clusters.Profile, rendered []byte, imageID string) string {
+	h := sha256.New()
+	h.Write(rendered)
+	h.Write([]byte(imageID))
+	return Prefix + p.Name + "-" + hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// Prepare resolves a profile on this host: its kind configuration, node image
+// and cluster name. It fails with the make target to run when the node image
+// is missing.
+func Prepare(ctx context.Context, o Options) (*Kind, error) {
+	host, err := DetectHost(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rendered, err := o.Profile.Render(host)
+	if err != nil {
+		return nil, err
+	}
+	image := o.Profile.NodeImage()
+	id, err := hostexec.Command("docker", "image", "inspect", "--format", "{{.Id}}", image).Output(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node image %s is not present: run `make node-image KUBERNETES_VERSION=%s` first", image, o.Profile.KubernetesVersion)
+	}
+	name := Name(o.Profile, rendered, id)
+	if o.StateDir == "" {
+		o.StateDir = "_build/clusters"
+	}
+	return &Kind{
+		Name:       name,
+		Kubeconfig: filepath.Join(o.StateDir, name+".kubeconfig"),
+		Host:       host,
+		opts:       o,
+		provider:   NewProvider(),
+	}, nil
+}
+
+// exists reports whether a kind cluster of this name runs.
+func (k *Kind) exists() (bool, error) {
+	names, err := k.provider.List()
+	if err != nil {
+		return false, fmt.Errorf("list kind clusters: %w", err)
+	}
+	for _, n := range names {
+		if n == k.Name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Create creates the cluster (or reuses it when allowed) and waits until it
+// is usable: node Ready, CoreDNS Ready, the default ServiceAccount present.
+// If ctx ends during creation (Ctrl-C), the half-made cluster is removed
+// unless Keep is set. A failed creation exports the node logs first.
+func (k *Kind) Create(ctx context.Context) error {
+	o := &k.opts
+	if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
+		return fmt.Errorf("cluster state directory: %w", err)
+	}
+	exists, err := k.exists()
+	if err != nil {
+		return err
+	}
+	if exists {
+		if !o.Reuse {
+			return fmt.Errorf("kind cluster %s already exists: pass --reuse-cluster to use it, or remove it with `make clean`", k.Name)
+		}
+		o.logf("cluster: reusing kind cluster %s", k.Name)
+		if err := k.provider.ExportKubeConfig(k.Name, k.Kubeconfig, false); err != nil {
+			return fmt.Errorf("export kubeconfig of %s: %w", k.Name, err)
+		}
+		return WaitUsable(ctx, k.Kubeconfig, ReadyTimeout)
+	}
+	cfg, err := o.Profile.Cluster(k.Host)
+	if err != nil {
+		return err
+	}
+	cfg.Name = k.Name
+	o.logf("cluster: creating kind cluster %s (profile %s, image %s, kubeconfig %s)", k.Name, o.Profile.Name, o.Profile.NodeImage(), k.Kubeconfig)
+	if k.Host.CgroupV1 {
+		o.logf("cluster: the Docker host uses cgroup v1: profile rendered with its cgroup v1 settings")
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		done <- k.provider.Create(k.Name,
+			kindcluster.CreateWithV1Alpha4Config(cfg),
+			kindcluster.CreateWithKubeconfigPath(k.Kubeconfig),
+			kindcluster.CreateWithRetain(true), // keep a failed node for its logs
+			kindcluster.CreateWithDisplayUsage(false),
+			kindcluster.CreateWithDisplaySalutation(false),
+		)
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		if o.Keep {
+			o.logf("cluster: interrupted; keeping the half-made cluster %s (--keep-cluster)", k.Name)
+			return fmt.Errorf("create %s: %w", k.Name, ctx.Err())
+		}
+		o.logf("cluster: interrupted; removing the half-made cluster %s", k.Name)
+		// Deleting the nodes makes kind's create fail promptly; delete again
+		// once it has returned, in case it made a node in between.
+		_ = k.provider.Delete(k.Name, k.Kubeconfig)
+		<-done
+		if derr := k.Destroy(); derr != nil {
+			return errors.Join(fmt.Errorf("create %s: %w", k.Name, ctx.Err()), derr)
+		}
+		return fmt.Errorf("create %s: %w", k.Name, ctx.Err())
+	}
+	k.Created = true
+	if err != nil {
+		return k.failed(fmt.Errorf("kind create %s: %w", k.Name, err))
+	}
+	o.logf("cluster: kind create returned after %s", time.Since(start).Round(100*time.Millisecond))
+	if err := WaitUsable(ctx, k.Kubeconfig, ReadyTimeout); err != nil {
+		return k.failed(err)
+	}
+	o.logf("cluster: %s usable after %s", k.Name, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// failed exports the cluster's logs and removes it unless Keep is set.
+func (k *Kind) failed(cause error) error {
+	dir := filepath.Join(k.opts.ArtifactsDir, "cluster-"+k.Name+"-create-failure")
+	errs := []error{cause}
+	if err := k.ExportLogs(dir); err != nil {
+		errs = append(errs, err)
+	} else {
+		k.opts.logf("cluster: node logs exported to %s", dir)
+	}
+	if !k.opts.Keep {
+		if err := k.Destroy(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadImageArchives imports image archives (docker save format) into the
+// containerd of every node.
+func (k *Kind) LoadImageArchives(paths ...string) error {
+	nodes, err := k.provider.ListInternalNodes(k.Name)
+	if err != nil {
+		return fmt.Errorf("list nodes of %s: %w", k.Name, err)
+	}
+	for _, p := range paths {
+		for _, n := range nodes {
+			if err := loadArchive(n, p); err != nil {
+				return fmt.Errorf("load image archive %s into node %s: %w", p, n.String(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func loadArchive(n nodes.Node, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return nodeutils.LoadImageArchive(n, f)
+}
+
+// ExportLogs writes the nodes' logs (journal, kubelet, containerd, pods) to dir.
+func (k *Kind) ExportLogs(dir string) error {
+	if err := k.provider.CollectLogs(k.Name, dir); err != nil {
+		return fmt.Errorf("export logs of %s to %s: %w", k.Name, dir, err)
+	}
+	return nil
+}
+
+// Destroy removes the cluster and its kubeconfig file.
+func (k *Kind) Destroy() error {
+	if err := k.provider.Delete(k.Name, k.Kubeconfig); err != nil {
+		return fmt.Errorf("delete kind cluster %s: %w", k.Name, err)
+	}
+	if err := os.Remove(k.Kubeconfig); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove kubeconfig %s: %w", k.Kubeconfig, err)
+	}
+	return nil
+}
+
+// Keep reports whether the cluster is to be left in place.
+func (k *Kind) Keep() bool { return k.opts.Keep }
+
+// CleanAll removes every kind cluster whose name has the suite prefix, and
+// the kubeconfig files in stateDir. It returns the names removed.
+func CleanAll(stateDir string) ([]string, error) {
+	p := NewProvider()
+	names, err := p.List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, n := range names {
+		if !strings.HasPrefix(n, Prefix) {
+			continue
+		}
+		kubeconfig := filepath.Join(stateDir, n+".kubeconfig")
+		if err := p.Delete(n, kubeconfig); err != nil {
+			errs = append(errs, fmt.Errorf("delete %s: %w", n, err))
+			continue
+		}
+		removed = append(removed, n)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(stateDir, Prefix+"*.kubeconfig"))
+	for _, f := range leftovers {
+		if err := os.Remove(f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return removed, errors.Join(errs...)
+}

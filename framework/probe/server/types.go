@@ -1,0 +1,119 @@
+// Package server is the standard-library-only half of the probe: the JSON
+// types the probe program serves and the HTTP handler that fills them in.
+//
+// It is separate from package probe (the client) so that the probe binary,
+// which runs as the container of every example pod, links nothing but the Go
+// standard library. Tests use these types through the aliases in package
+// probe.
+package server
+
+import (
+	"fmt"
+	"time"
+)
+
+// Port is the TCP port the probe program serves HTTP on.
+const Port = 8080
+
+// ContentLimit is the most file content a FileReport carries. Longer files
+// are cut at this size and marked Truncated; Size and SHA256 still describe
+// the whole file.
+const ContentLimit = 1 << 20
+
+// Report is the answer to GET /files: one FileReport per requested path, in
+// request order.
+type Report struct {
+	// Pod is the name of the pod the probe runs in: $POD_NAME when set, else
+	// the hostname (which the kubelet sets to the pod name).
+	Pod string `json:"pod"`
+	// Namespace is $POD_NAMESPACE, or empty when it is not set.
+	Namespace string `json:"namespace,omitempty"`
+	// Time is when the probe looked at the files (UTC).
+	Time time.Time `json:"time"`
+	// Files holds one entry per requested path.
+	Files []FileReport `json:"files"`
+}
+
+// File returns the entry for path. It fails only when path was not part of
+// the report; a path that is missing or unreadable in the pod is still an
+// entry, with Exists false or Error set.
+func (r *Report) File(path string) (*FileReport, error) {
+	for i := range r.Files {
+		if r.Files[i].Path == path {
+			return &r.Files[i], nil
+		}
+	}
+	return nil, fmt.Errorf("report from pod %s/%s has no entry for %q", r.Namespace, r.Pod, path)
+}
+
+// FileReport is what the pod sees at one path.
+//
+// Fields without a "Link" prefix describe the final target (os.Stat follows
+// symlinks); the Link fields and SymlinkTarget describe the path itself
+// (os.Lstat, os.Readlink) and are set only when IsSymlink is true.
+type FileReport struct {
+	// Path is the path as requested.
+	Path string `json:"path"`
+	// Exists is true when the path resolves to an existing file. A missing
+	// path is not an error: Exists is false and Error stays empty. A dangling
+	// symlink has IsSymlink true and Exists false.
+	Exists bool `json:"exists"`
+	// Error holds what went wrong while looking at the path (for example
+	// permission denied on read); the fields that could be filled in are.
+	Error string `json:"error,omitempty"`
+
+	// IsDir is true when the final target is a directory.
+	IsDir bool `json:"isDir"`
+	// IsSymlink is true when the path itself is a symbolic link.
+	IsSymlink bool `json:"isSymlink"`
+	// SymlinkTarget is os.Readlink of the path, for symlinks.
+	SymlinkTarget string `json:"symlinkTarget,omitempty"`
+
+	// Mode is the final target's permission bits in octal, with setuid (04000),
+	// setgid (02000) and sticky (01000) bits, always with a leading zero:
+	// "0644", "0600", "01777", "02755".
+	Mode string `json:"mode,omitempty"`
+	// LinkMode is the mode of the symlink itself, in the same format.
+	LinkMode string `json:"linkMode,omitempty"`
+	// UID and GID own the final target.
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+	// LinkUID and LinkGID own the symlink itself.
+	LinkUID uint32 `json:"linkUid,omitempty"`
+	LinkGID uint32 `json:"linkGid,omitempty"`
+
+	// Size is the final target's size in bytes.
+	Size int64 `json:"size"`
+	// Content holds the bytes of a regular file, at most ContentLimit of them.
+	Content []byte `json:"content,omitempty"`
+	// Truncated is true when the file is longer than Content.
+	Truncated bool `json:"truncated,omitempty"`
+	// SHA256 is the hex SHA-256 of the whole file, for regular files.
+	SHA256 string `json:"sha256,omitempty"`
+
+	// MountPoint is the mount point (from /proc/self/mountinfo) that holds the
+	// path, after resolving symlinks.
+	MountPoint string `json:"mountPoint,omitempty"`
+	// ReadOnlyMount is true when that mount's per-mount options include "ro".
+	ReadOnlyMount bool `json:"readOnlyMount"`
+
+	// Entries lists a directory's contents, sorted by name.
+	Entries []DirEntry `json:"entries,omitempty"`
+}
+
+// DirEntry is one entry of a directory, as os.Lstat sees it (symlinks are not
+// followed).
+type DirEntry struct {
+	// Name is the entry's file name.
+	Name string `json:"name"`
+	// Mode is the entry's permission bits, formatted as in FileReport.Mode.
+	Mode string `json:"mode"`
+	// UID and GID own the entry.
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+	// IsDir is true for a directory (not for a symlink to one).
+	IsDir bool `json:"isDir"`
+	// IsSymlink is true for a symbolic link; SymlinkTarget is where it points.
+	IsSymlink     bool   `json:"isSymlink"`
+	SymlinkTarget string `json:"symlinkTarget,omitempty"`
+}

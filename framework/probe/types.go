@@ -1,0 +1,32 @@
+// Package probe is how tests ask the probe (the program every example pod
+// runs, see cmd/probe) what the pod sees on its filesystem.
+//
+// The probe answers over HTTP on Port; Files and Healthy reach it through the
+// API server's pod proxy, so tests need no port-forward and no network path
+// to the pod. The JSON types are defined in package server, which the probe
+// binary shares, and are aliased here so that tests only import probe.
+//
+// The client never polls or waits: callers own waits (framework/wait) and
+// decide what a failed request means.
+package probe
+
+import "github.com/kube-identity-conformance/kube-identity-conformance/framework/probe/server"
+
+// Port is the TCP port the probe serves HTTP on.
+const Port = server.Port
+
+// ContentLimit is the most file content a FileReport carries; longer files
+// are cut and marked Truncated.
+const ContentLimit = server.ContentLimit
+
+// Report is the probe's answer for a set of paths: who answered, when, and
+// one FileReport per path. Report.File picks one path out of it.
+type Report = server.Report
+
+// FileReport is what the pod sees at one path: existence, type, symlink
+// target, mode and owner of the target and of the link, size, content and
+// SHA-256, and the mount that holds it. See server.FileReport for each field.
+type FileReport = server.FileReport
+
+// DirEntry is one entry of a directory in a FileReport, seen through Lstat.
+type DirEntry = server.DirEntry

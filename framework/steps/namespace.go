@@ -1,0 +1,127 @@
+package steps
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
+)
+
+// ServiceAccountTimeout bounds the wait for a new namespace's default
+// ServiceAccount, which the controller manager creates seconds after the
+// namespace; a pod created before it exists is rejected.
+const ServiceAccountTimeout = 60 * time.Second
+
+type namespaceKey struct{}
+
+// Namespace returns the feature's namespace (set by CreateNamespace).
+func Namespace(ctx context.Context) string {
+	ns, _ := ctx.Value(namespaceKey{}).(string)
+	return ns
+}
+
+// CreateNamespace is the first setup step of every feature: a namespace of
+// its own, labelled with the suite and run, deleted when the feature ends
+// (t.Cleanup, so also when a later setup step fails), and usable: its
+// default ServiceAccount exists.
+func CreateNamespace() features.Func {
+	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+		t.Helper()
+		s, err := SuiteFrom(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := Clientset(t, cfg)
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "kic-" + s.RunID + "-",
+			Labels:       map[string]string{LabelSuite: "true", LabelRun: s.RunID, "kube-identity-conformance.io/test": labelValue(t.Name())},
+		}}
+		created, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create the feature's namespace: %v", err)
+		}
+		name := created.Name
+		t.Cleanup(func() { deleteNamespace(t, cs, name) })
+		t.Logf("namespace %s", name)
+		if err := waitServiceAccount(ctx, cs, name, "default", ServiceAccountTimeout); err != nil {
+			t.Fatal(err)
+		}
+		return context.WithValue(ctx, namespaceKey{}, name)
+	}
+}
+
+func waitServiceAccount(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
+	return wait.For(ctx, fmt.Sprintf("ServiceAccount %s/%s", ns, name), wait.Options{Timeout: timeout, Interval: 250 * time.Millisecond},
+		func(ctx context.Context) (bool, string, error) {
+			_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+			switch {
+			case err == nil:
+				return true, "present", nil
+			case apierrors.IsNotFound(err):
+				return false, "not found", nil
+			default:
+				return false, err.Error(), nil
+			}
+		})
+}
+
+// deleteNamespace removes a feature's namespace with a context of its own:
+// the run's context may already be cancelled (Ctrl-C, deadline).
+func deleteNamespace(t *testing.T, cs kubernetes.Interface, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("delete namespace %s: %v", name, err)
+	}
+}
+
+// DeleteRunNamespaces removes every namespace of a run (used on interrupt).
+func DeleteRunNamespaces(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error) {
+	list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
+	if err != nil {
+		return nil, fmt.Errorf("list the run's namespaces: %w", err)
+	}
+	var deleted []string
+	for _, ns := range list.Items {
+		if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return deleted, fmt.Errorf("delete namespace %s: %w", ns.Name, err)
+		}
+		deleted = append(deleted, ns.Name)
+	}
+	return deleted, nil
+}
+
+// NewRunID returns a short random run identifier.
+func NewRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// labelValue shortens a test name into a valid label value.
+func labelValue(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	return strings.Trim(s, "-_.")
+}

@@ -1,0 +1,152 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/fixtures"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
+)
+
+// PodStartTimeout bounds the wait for an example pod to run and its probe to
+// answer (the probe image is preloaded; nothing is pulled).
+const PodStartTimeout = 2 * time.Minute
+
+// DeployFixture creates the objects of a documented example (fixtures/) in
+// the feature's namespace, with the probe image in place of the example's.
+func DeployFixture(name string) features.Func {
+	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+		t.Helper()
+		s, err := SuiteFrom(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns := Namespace(ctx)
+		if ns == "" {
+			t.Fatal("DeployFixture needs CreateNamespace first")
+		}
+		objs, err := fixtures.Load(ctx, name, fixtures.ForProbe(s.ProbeImage, ns))
+		if err != nil {
+			t.Fatalf("load fixture: %v", err)
+		}
+		c, err := cfg.NewClient()
+		if err != nil {
+			t.Fatalf("client: %v", err)
+		}
+		src, _ := fixtures.Source(name)
+		t.Logf("fixture %s (%s)", name, src)
+		for _, o := range objs {
+			if err := c.Resources(ns).Create(ctx, o); err != nil {
+				t.Fatalf("create %T %s from fixture %s: %v", o, o.GetName(), name, err)
+			}
+		}
+		return ctx
+	}
+}
+
+// WaitPodServing waits until the pod runs and its probe answers.
+func WaitPodServing(name string) features.Func {
+	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+		t.Helper()
+		cs := Clientset(t, cfg)
+		if err := waitPodServing(ctx, cs, Namespace(ctx), name, PodStartTimeout); err != nil {
+			t.Fatal(err)
+		}
+		return ctx
+	}
+}
+
+func waitPodServing(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
+	return wait.For(ctx, fmt.Sprintf("pod %s/%s to run and its probe to answer", ns, name), wait.Options{Timeout: timeout, Interval: time.Second},
+		func(ctx context.Context) (bool, string, error) {
+			pod, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, "get pod: " + err.Error(), nil
+			}
+			if pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+				return false, describePod(ctx, cs, pod), fmt.Errorf("pod %s/%s ended: %s", ns, name, describePod(ctx, cs, pod))
+			}
+			if pod.Status.Phase != corev1.PodRunning {
+				return false, describePod(ctx, cs, pod), nil
+			}
+			if err := probe.Healthy(ctx, cs, ns, name); err != nil {
+				return false, "running; probe: " + err.Error(), nil
+			}
+			return true, "", nil
+		})
+}
+
+// describePod summarises a pod's state and its recent events for a timeout.
+func describePod(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) string {
+	var parts []string
+	parts = append(parts, "phase "+string(pod.Status.Phase))
+	for _, c := range pod.Status.Conditions {
+		if c.Status != corev1.ConditionTrue && c.Message != "" {
+			parts = append(parts, fmt.Sprintf("%s: %s", c.Type, c.Message))
+		}
+	}
+	for _, s := range pod.Status.ContainerStatuses {
+		switch {
+		case s.State.Waiting != nil:
+			parts = append(parts, fmt.Sprintf("container %s waiting: %s %s", s.Name, s.State.Waiting.Reason, s.State.Waiting.Message))
+		case s.State.Terminated != nil:
+			parts = append(parts, fmt.Sprintf("container %s terminated: %s (exit %d) %s", s.Name, s.State.Terminated.Reason, s.State.Terminated.ExitCode, s.State.Terminated.Message))
+		}
+	}
+	events, err := cs.CoreV1().Events(pod.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod.Name})
+	if err == nil {
+		sort.Slice(events.Items, func(i, j int) bool { return events.Items[i].LastTimestamp.Before(&events.Items[j].LastTimestamp) })
+		items := events.Items
+		if len(items) > 5 {
+			items = items[len(items)-5:]
+		}
+		for _, e := range items {
+			parts = append(parts, fmt.Sprintf("event %s %s: %s", e.Type, e.Reason, e.Message))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Pod returns the live pod.
+func Pod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name string) *corev1.Pod {
+	t.Helper()
+	pod, err := cs.CoreV1().Pods(Namespace(ctx)).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get pod %s/%s: %v", Namespace(ctx), name, err)
+	}
+	return pod
+}
+
+// ReadFile returns what the probe in pod sees at path; it fails the test when
+// the probe cannot be asked or the file is missing.
+func ReadFile(ctx context.Context, t *testing.T, cs kubernetes.Interface, pod, path string) *probe.FileReport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r, err := probe.Files(ctx, cs, Namespace(ctx), pod, path)
+	if err != nil {
+		t.Fatalf("read %s in pod %s: %v", path, pod, err)
+	}
+	f, err := r.File(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Exists {
+		t.Fatalf("pod %s sees no file at %s (%s)", pod, path, f.Error)
+	}
+	if f.Error != "" {
+		t.Fatalf("pod %s cannot read %s: %s", pod, path, f.Error)
+	}
+	return f
+}

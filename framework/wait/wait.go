@@ -1,0 +1,54 @@
+// Package wait is the suite's one way to wait: poll a check until it holds or
+// a deadline passes, and on timeout say what the check last saw.
+package wait
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Check reports whether the awaited state holds. seen describes what it
+// observed (used in the timeout error); err aborts the wait at once.
+type Check func(ctx context.Context) (done bool, seen string, err error)
+
+// Options of a wait. Timeout is required; Interval defaults to 1 s.
+type Options struct {
+	Timeout  time.Duration
+	Interval time.Duration
+}
+
+// For polls check until it reports done, the timeout expires or ctx ends.
+// The first check runs at once. what names the awaited state for errors:
+// "timed out after 2m0s waiting for <what>; last seen: <seen>".
+func For(ctx context.Context, what string, o Options, check Check) error {
+	if o.Timeout <= 0 {
+		return fmt.Errorf("waiting for %s: no timeout given", what)
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	ticker := time.NewTicker(o.Interval)
+	defer ticker.Stop()
+	start := time.Now()
+	last := "nothing yet"
+	for {
+		done, seen, err := check(ctx)
+		if seen != "" {
+			last = seen
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out after %s waiting for %s; last seen: %s", time.Since(start).Round(time.Second), what, last)
+		case <-ticker.C:
+		}
+	}
+}

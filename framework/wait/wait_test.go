@@ -1,0 +1,41 @@
+package wait
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestForReturnsWhenDone(t *testing.T) {
+	n := 0
+	err := For(context.Background(), "three calls", Options{Timeout: 5 * time.Second, Interval: time.Millisecond},
+		func(context.Context) (bool, string, error) { n++; return n == 3, "", nil })
+	if err != nil || n != 3 {
+		t.Fatalf("err %v after %d calls", err, n)
+	}
+}
+
+func TestForTimeoutReportsLastSeen(t *testing.T) {
+	err := For(context.Background(), "a pod", Options{Timeout: 30 * time.Millisecond, Interval: 5 * time.Millisecond},
+		func(context.Context) (bool, string, error) { return false, "phase Pending", nil })
+	if err == nil || !strings.Contains(err.Error(), "waiting for a pod; last seen: phase Pending") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestForStopsOnError(t *testing.T) {
+	boom := errors.New("boom")
+	err := For(context.Background(), "x", Options{Timeout: time.Second},
+		func(context.Context) (bool, string, error) { return false, "", boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestForNeedsTimeout(t *testing.T) {
+	if err := For(context.Background(), "x", Options{}, func(context.Context) (bool, string, error) { return true, "", nil }); err == nil {
+		t.Fatal("a wait without a timeout must be refused")
+	}
+}

@@ -1,0 +1,90 @@
+// Command cluster creates a kind cluster from a profile for a person to use
+// by hand, or removes every cluster the suite made.
+//
+//	go run ./scripts/cluster create [--profile default] [--reuse-cluster]
+//	go run ./scripts/cluster clean
+//	go run ./scripts/cluster list
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/clusters"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	profile := fs.String("profile", "default", "cluster profile ("+strings.Join(clusters.Names(), ", ")+")")
+	reuse := fs.Bool("reuse-cluster", true, "use the profile's cluster if it already runs")
+	stateDir := fs.String("state-dir", "_build/clusters", "directory for kubeconfig files")
+	artifacts := fs.String("artifacts-dir", "_artifacts", "directory for logs of failed creations")
+	if err := fs.Parse(os.Args[2:]); err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "create":
+		err = create(ctx, *profile, *reuse, *stateDir, *artifacts)
+	case "clean":
+		var removed []string
+		removed, err = cluster.CleanAll(*stateDir)
+		if len(removed) == 0 && err == nil {
+			fmt.Printf("cluster: no cluster with prefix %q\n", cluster.Prefix)
+		}
+		for _, n := range removed {
+			fmt.Printf("cluster: removed %s\n", n)
+		}
+	case "list":
+		var names []string
+		names, err = cluster.NewProvider().List()
+		for _, n := range names {
+			if strings.HasPrefix(n, cluster.Prefix) {
+				fmt.Println(n)
+			}
+		}
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cluster: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func create(ctx context.Context, name string, reuse bool, stateDir, artifacts string) error {
+	p, err := clusters.Lookup(name)
+	if err != nil {
+		return err
+	}
+	k, err := cluster.Prepare(ctx, cluster.Options{Profile: p, Reuse: reuse, StateDir: stateDir, ArtifactsDir: artifacts})
+	if err != nil {
+		return err
+	}
+	if err := k.Create(ctx); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(k.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("cluster: %s is ready\nexport KUBECONFIG=%s\n", k.Name, abs)
+	return nil
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] | clean | list")
+	os.Exit(2)
+}
