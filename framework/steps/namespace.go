@@ -96,6 +96,9 @@ func DeleteRunNamespaces(ctx context.Context, cs kubernetes.Interface, runID str
 	}
 	var deleted []string
 	for _, ns := range list.Items {
+		if ns.DeletionTimestamp != nil {
+			continue // already being removed
+		}
 		if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return deleted, fmt.Errorf("delete namespace %s: %w", ns.Name, err)
 		}

@@ -1,0 +1,77 @@
+# kube-identity-conformance: `make help` lists the targets.
+#
+# The Makefile builds the artefacts (host set-up, node image, probe image)
+# before go test; the tests never build them.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+KUBERNETES_VERSION ?= v1.37.2
+PROFILE            ?= default
+# go test kills a binary after 10 minutes by default; a cold conformance run
+# (cluster creation included) must not be cut short.
+TIMEOUT            ?= 60m
+# Extra suite flags, e.g. ARGS='--reuse-cluster --keep-cluster' or ARGS='--labels area=tokens'.
+ARGS               ?=
+# Extra go test flags, e.g. RUN='-run TestProjectedServiceAccountToken'.
+RUN                ?=
+ARTIFACTS          := $(CURDIR)/_artifacts
+
+GO        ?= go
+GOTESTSUM := $(GO) tool gotestsum
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: host-setup
+host-setup: ## Make sure a Docker engine runs and privileged containers work (idempotent).
+	$(GO) run ./scripts/hostsetup
+
+.PHONY: node-image
+node-image: host-setup ## Build (or find) the kind node image for KUBERNETES_VERSION, offline.
+	$(GO) run ./scripts/nodeimage --kubernetes-version $(KUBERNETES_VERSION)
+
+.PHONY: probe-image
+probe-image: ## Write the probe image archive (_build/images/probe.tar).
+	$(GO) run ./scripts/probeimage
+
+.PHONY: images
+images: node-image probe-image ## Every image the suite needs.
+
+.PHONY: cluster
+cluster: images ## Create (or reuse) the PROFILE's kind cluster for use by hand; prints its kubeconfig.
+	$(GO) run ./scripts/cluster create --profile $(PROFILE)
+
+.PHONY: clean
+clean: ## Remove every kind cluster the suite created (name prefix kic-) and their kubeconfigs.
+	$(GO) run ./scripts/cluster clean
+
+.PHONY: conformance
+conformance: images ## Run the conformance suite on a kind cluster made from PROFILE (JUnit in _artifacts/).
+	@mkdir -p $(ARTIFACTS)
+	$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json -- \
+	  ./tests -count=1 -timeout $(TIMEOUT) $(RUN) -args --cluster=kind --profile=$(PROFILE) --artifacts-dir=$(ARTIFACTS) $(ARGS)
+
+.PHONY: conformance-existing
+conformance-existing: ## Run the suite against an existing cluster: make conformance-existing KUBECONFIG_PATH=... ARGS=--probe-image=REF
+	@test -n "$(KUBECONFIG_PATH)" || { echo "KUBECONFIG_PATH is required"; exit 2; }
+	@mkdir -p $(ARTIFACTS)
+	$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json -- \
+	  ./tests -count=1 -timeout $(TIMEOUT) $(RUN) -args --kubeconfig=$(KUBECONFIG_PATH) --artifacts-dir=$(ARTIFACTS) $(ARGS)
+
+.PHONY: unit
+unit: ## The project's unit tests (no cluster, no Docker).
+	$(GOTESTSUM) --format testname -- -count=1 $$($(GO) list ./... | grep -v '/tests$$')
+
+.PHONY: check
+check: ## gofmt, go vet and the checked-in cluster renderings.
+	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "gofmt needed: $$files"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: test
+test: check unit conformance ## The project's own tests: checks, unit tests, and the suite on a live kind cluster.
+
+.PHONY: bench
+bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, conformance; writes _artifacts/bench.md.
+	$(GO) run ./scripts/bench --kubernetes-version $(KUBERNETES_VERSION) --profile $(PROFILE) $(if $(COLD),--cold)
