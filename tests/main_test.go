@@ -231,7 +231,7 @@ func (r *run) tearDown(ctx context.Context, cfg *envconf.Config) (context.Contex
 	// The run's context may be cancelled (Ctrl-C): clean up with a fresh one.
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	if kubeconfig := cfg.KubeconfigFile(); kubeconfig != "" {
+	if kubeconfig := cfg.KubeconfigFile(); kubeconfig != "" && r.setupErr == nil {
 		if rc, err := cluster.RESTConfig(kubeconfig); err == nil {
 			if cs, err := kubernetes.NewForConfig(rc); err == nil {
 				if deleted, err := steps.DeleteRunNamespaces(cleanup, cs, r.suite.RunID); err != nil {

@@ -37,6 +37,7 @@ func (a Access) String() string {
 var SuiteAccess = []Access{
 	{Verb: "create", Resource: "namespaces", Why: "each feature runs in a namespace of its own"},
 	{Verb: "delete", Resource: "namespaces", Why: "namespaces are removed after each feature"},
+	{Verb: "list", Resource: "namespaces", Why: "removing the run's leftover namespaces at the end"},
 	{Verb: "get", Resource: "serviceaccounts", Why: "waiting for a namespace's default ServiceAccount"},
 	{Verb: "create", Resource: "pods", Why: "deploying the documented examples"},
 	{Verb: "get", Resource: "pods", Subresource: "proxy", Why: "reading what a pod sees through the probe"},

@@ -203,10 +203,23 @@ func (k *Kind) Create(ctx context.Context) error {
 	}
 	o.logf("cluster: kind create returned after %s", time.Since(start).Round(100*time.Millisecond))
 	if err := WaitUsable(ctx, k.Kubeconfig, ReadyTimeout); err != nil {
+		if ctx.Err() != nil {
+			return k.interrupted(err)
+		}
 		return k.failed(err)
 	}
 	o.logf("cluster: %s usable after %s", k.Name, time.Since(start).Round(100*time.Millisecond))
 	return nil
+}
+
+// interrupted removes the cluster, unless Keep is set, after a Ctrl-C.
+func (k *Kind) interrupted(cause error) error {
+	if k.opts.Keep {
+		k.opts.logf("cluster: interrupted; keeping cluster %s (--keep-cluster)", k.Name)
+		return cause
+	}
+	k.opts.logf("cluster: interrupted; removing cluster %s", k.Name)
+	return errors.Join(cause, k.Destroy())
 }
 
 // failed exports the cluster's logs and removes it unless Keep is set.

@@ -28,6 +28,7 @@ func For(ctx context.Context, what string, o Options, check Check) error {
 	if o.Interval <= 0 {
 		o.Interval = time.Second
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	ticker := time.NewTicker(o.Interval)
@@ -47,6 +48,9 @@ func For(ctx context.Context, what string, o Options, check Check) error {
 		}
 		select {
 		case <-ctx.Done():
+			if err := parent.Err(); err != nil {
+				return fmt.Errorf("stopped after %s waiting for %s (%w); last seen: %s", time.Since(start).Round(time.Second), what, err, last)
+			}
 			return fmt.Errorf("timed out after %s waiting for %s; last seen: %s", time.Since(start).Round(time.Second), what, last)
 		case <-ticker.C:
 		}

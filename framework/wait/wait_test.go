@@ -39,3 +39,13 @@ func TestForNeedsTimeout(t *testing.T) {
 		t.Fatal("a wait without a timeout must be refused")
 	}
 }
+
+func TestForSaysWhenStoppedRatherThanTimedOut(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := For(ctx, "a pod", Options{Timeout: time.Minute, Interval: time.Millisecond},
+		func(context.Context) (bool, string, error) { return false, "Pending", nil })
+	if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -59,6 +59,13 @@ func (b *builder) assemble(ctx context.Context, l *stepLog) error {
 			return err
 		}
 	}
+	crictl, err := os.ReadFile(b.componentBinary("crictl"))
+	if err != nil {
+		return err
+	}
+	if err := writeFileIn(dst, "usr/local/bin/crictl", crictl, 0o755); err != nil {
+		return err
+	}
 	// What kind reads.
 	if err := writeFileIn(dst, "kind/version", []byte(b.v.String()+"\n"), 0o644); err != nil {
 		return err

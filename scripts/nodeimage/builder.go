@@ -24,10 +24,11 @@ import (
 )
 
 // recipe is everything of this program that shapes the image: its own Go
-// sources, the pause program and the node files. Their bytes go into the
+// sources, the pause and crictl programs and the node files (the module's
+// go.sum, which pins what those programs link, is hashed too). Their bytes go into the
 // input hash, so any change to the recipe gives a new image tag.
 //
-//go:embed *.go pause/*.go all:rootfs
+//go:embed *.go pause/*.go crictl/*.go all:rootfs
 var recipe embed.FS
 
 // minimum free disk space for a build from nothing: the Go build cache (about
@@ -225,6 +226,12 @@ func (b *builder) inputHash(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("hash the recipe: %w", err)
 	}
 	sort.Strings(files)
+	sum, err := os.ReadFile(filepath.Join(b.root, "go.sum"))
+	if err != nil {
+		return "", fmt.Errorf("hash the recipe: %w", err)
+	}
+	fmt.Fprintf(h, "go.sum %d\n", len(sum))
+	h.Write(sum)
 	for _, p := range files {
 		data, err := recipe.ReadFile(p)
 		if err != nil {

@@ -192,12 +192,19 @@ func (b *builder) componentBinary(name string) string {
 	return filepath.Join(b.componentsDir(), name)
 }
 
-// buildPause builds the project's own pause program.
-func (b *builder) buildPause(ctx context.Context, l *stepLog) error {
+// buildNodeTools builds the project's own pause (the sandbox image) and
+// crictl (a small CRI client kind runs on nodes; cri-tools is neither packaged
+// by Debian nor served by the module proxy here).
+func (b *builder) buildNodeTools(ctx context.Context, l *stepLog) error {
 	if err := os.MkdirAll(b.componentsDir(), 0o755); err != nil {
 		return err
 	}
-	return goCmd(l, b.root, "build", "-trimpath", "-ldflags", "-s -w", "-o", b.componentBinary("pause"), "./scripts/nodeimage/pause").Run(ctx)
+	for _, name := range []string{"pause", "crictl"} {
+		if err := goCmd(l, b.root, "build", "-trimpath", "-ldflags", "-s -w", "-o", b.componentBinary(name), "./scripts/nodeimage/"+name).Run(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func goCmd(l *stepLog, dir string, args ...string) *hostexec.Cmd {

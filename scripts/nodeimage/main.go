@@ -163,7 +163,7 @@ func (b *builder) buildGoComponents(ctx context.Context) error {
 		{"image-list", b.readImageList},
 		{"etcd", b.buildEtcd},
 		{"coredns", b.buildCoreDNS},
-		{"pause", b.buildPause},
+		{"node-tools", b.buildNodeTools},
 	} {
 		if err := b.step(ctx, s.name, s.fn); err != nil {
 			return err
