@@ -2,7 +2,7 @@ package clusters
 
 // All returns every profile the suite knows.
 func All() []Profile {
-	return []Profile{Default()}
+	return []Profile{Default(), V136()}
 }
 
 // Default is the profile the suite runs unless told otherwise: the newest
@@ -21,4 +21,16 @@ func Default() Profile {
 			"PodCertificateRequest":        true,
 		},
 	}
+}
+
+// V136 is the default profile on Kubernetes v1.36.3, the newest release on
+// which ClusterTrustBundle and PodCertificateRequest are beta: their APIs are
+// served at certificates.k8s.io/v1beta1 through runtime-config. kind
+// generates kubeadm v1beta4 for it, as for 1.37.
+func V136() Profile {
+	p := Default()
+	p.Name = "v1.36"
+	p.Description = "Kubernetes v1.36.3, kubeadm's default service-account issuer, trust-bundle and pod-certificate gates and beta APIs on"
+	p.KubernetesVersion = "v1.36.3"
+	return p
 }

@@ -4,6 +4,7 @@
 //	go run ./scripts/cluster create [--profile default] [--reuse-cluster]
 //	go run ./scripts/cluster clean
 //	go run ./scripts/cluster list
+//	go run ./scripts/cluster logs [--profile default]   # node logs to _artifacts/cluster-<name>/
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kube-identity-conformance/kube-identity-conformance/clusters"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 )
 
 func main() {
@@ -38,6 +40,8 @@ func main() {
 	switch os.Args[1] {
 	case "create":
 		err = create(ctx, *profile, *reuse, *stateDir, *artifacts)
+	case "logs":
+		err = logs(ctx, *profile, *stateDir, *artifacts)
 	case "clean":
 		var removed []string
 		removed, err = cluster.CleanAll(*stateDir)
@@ -76,6 +80,13 @@ func create(ctx context.Context, name string, reuse bool, stateDir, artifacts st
 	if err := k.Create(ctx); err != nil {
 		return err
 	}
+	// The probe image, so that the documented examples can be run by hand.
+	if _, err := os.Stat(probe.ArchivePath); err == nil {
+		if err := k.LoadImageArchives(probe.ArchivePath); err != nil {
+			return err
+		}
+		fmt.Printf("cluster: loaded %s\n", probe.Image)
+	}
 	abs, err := filepath.Abs(k.Kubeconfig)
 	if err != nil {
 		return err
@@ -84,7 +95,25 @@ func create(ctx context.Context, name string, reuse bool, stateDir, artifacts st
 	return nil
 }
 
+// logs exports the node logs of the profile's running cluster.
+func logs(ctx context.Context, name, stateDir, artifacts string) error {
+	p, err := clusters.Lookup(name)
+	if err != nil {
+		return err
+	}
+	k, err := cluster.Prepare(ctx, cluster.Options{Profile: p, StateDir: stateDir, ArtifactsDir: artifacts})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(artifacts, "cluster-"+k.Name)
+	if err := k.ExportLogs(dir); err != nil {
+		return err
+	}
+	fmt.Printf("cluster: logs of %s in %s\n", k.Name, dir)
+	return nil
+}
+
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] | clean | list")
+	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] | logs [--profile NAME] | clean | list")
 	os.Exit(2)
 }
