@@ -245,7 +245,8 @@ func (r *run) tearDown(ctx context.Context, cfg *envconf.Config) (context.Contex
 	if r.kind == nil {
 		return ctx, nil
 	}
-	if anyFailed.Load() {
+	// Logs help after a failure, not after a Ctrl-C: then the user wants out.
+	if anyFailed.Load() && ctx.Err() == nil {
 		dir := filepath.Join(orDefault(*flagArtifacts, "_artifacts"), "cluster-"+r.kind.Name)
 		if err := r.kind.ExportLogs(dir); err != nil {
 			fmt.Fprintf(os.Stderr, "conformance: %v\n", err)

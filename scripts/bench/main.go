@@ -72,6 +72,9 @@ func run(ctx context.Context, version, profileName string, runs int, cold bool, 
 		if err != nil {
 			return err
 		}
+		if work, err = filepath.Abs(work); err != nil {
+			return err
+		}
 		defer os.RemoveAll(work)
 		c := hostexec.Command("go", "run", "./scripts/nodeimage", "--kubernetes-version", version, "--force", "--no-official",
 			"--work-dir", work, "--artifacts-dir", filepath.Join(work, "logs"))
