@@ -284,9 +284,6 @@ func (k *Kind) Destroy() error {
 	return nil
 }
 
-// Keep reports whether the cluster is to be left in place.
-func (k *Kind) Keep() bool { return k.opts.Keep }
-
 // CleanAll removes every kind cluster whose name has the suite prefix, and
 // the kubeconfig files in stateDir. It returns the names removed.
 func CleanAll(stateDir string) ([]string, error) {

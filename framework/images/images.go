@@ -175,19 +175,6 @@ func WriteTo(w io.Writer, imgs ...Image) error {
 	return nil
 }
 
-// Digest returns the manifest digest an Image would have.
-func Digest(img Image) (string, error) {
-	built, err := Build(img)
-	if err != nil {
-		return "", err
-	}
-	d, err := built.Digest()
-	if err != nil {
-		return "", fmt.Errorf("image %s: digest: %w", img.Ref, err)
-	}
-	return d.String(), nil
-}
-
 func buildAll(imgs []Image) (map[name.Reference]v1.Image, error) {
 	refs := make(map[name.Reference]v1.Image, len(imgs))
 	for _, img := range imgs {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/hostexec"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/images"
 )
 
@@ -142,11 +143,13 @@ func trimSystemd(root string, l *stepLog) error {
 func (b *builder) preload(ctx context.Context, l *stepLog) error {
 	root := b.nodeRootfs()
 	stageRef := "kic.local/node-stage:" + b.v.String()
+	// The preload changes only /var/lib/containerd, which this layer leaves
+	// out: the node image reuses it as its first layer.
 	base, err := images.TreeLayer(filepath.Dir(root), root, "var/lib/containerd")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(base.Path())
+	b.base = base
 	if err := images.Load(ctx, images.Image{Ref: stageRef, Layers: []images.Layer{base}, Config: images.Config{Env: []string{imagePath}}}); err != nil {
 		return err
 	}
@@ -175,11 +178,7 @@ kill "$pid"; wait "$pid" || true
 // signal systemd expects.
 func (b *builder) writeNodeImage(ctx context.Context, l *stepLog, tag, alias, hash string) error {
 	root := b.nodeRootfs()
-	base, err := images.TreeLayer(filepath.Dir(root), root, "var/lib/containerd")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(base.Path())
+	base := b.base
 	store, err := images.SubtreeLayer(filepath.Dir(root), root, "var/lib/containerd")
 	if err != nil {
 		return err
@@ -201,8 +200,29 @@ func (b *builder) writeNodeImage(ctx context.Context, l *stepLog, tag, alias, ha
 		return err
 	}
 	l.printf("loaded %s as %s", tag, alias)
-	// The assembled tree is no longer needed; the caches stay.
-	return os.RemoveAll(filepath.Dir(root) + "/rootfs")
+	if err := b.removeOlderImages(ctx, l, tag); err != nil {
+		return err
+	}
+	// The assembled tree and the image archive are no longer needed; the
+	// caches (binaries, root file system) stay.
+	return os.RemoveAll(filepath.Dir(root))
+}
+
+// removeOlderImages removes this version's images made from other inputs
+// (older recipes), each 1.5 GB; the alias now points at the new one.
+func (b *builder) removeOlderImages(ctx context.Context, l *stepLog, keep string) error {
+	out, err := hostexec.Command("docker", "images", NodeRepository, "--format", "{{.Repository}}:{{.Tag}}").Output(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ref := range readLines(out) {
+		if strings.HasPrefix(ref, NodeRepository+":"+b.v.String()+"-") && ref != keep {
+			if err := l.cmd("docker", "rmi", ref).Run(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // writeFileIn writes rel under root, creating parents.

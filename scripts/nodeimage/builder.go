@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/hostexec"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/images"
 )
 
 // recipe is everything of this program that shapes the image: its own Go
@@ -43,6 +44,10 @@ type builder struct {
 
 	mu     sync.Mutex
 	images imageList // filled by the image-list step
+
+	// base is the node's root file system without /var/lib/containerd, as a
+	// layer: made once by the preload step, reused by the image step.
+	base images.Layer
 }
 
 // version is a Kubernetes release this program can build.

@@ -159,21 +159,19 @@ func (b *builder) kubeProxyFiles() ([]images.File, error) {
 	}
 	// iptables commands: the nft backend by default (what current Docker
 	// engines write; see docs/node-image.md), both backends by explicit name.
-	for _, tool := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
-		for suffix, multi := range map[string]string{"": "xtables-nft-multi", "-nft": "xtables-nft-multi", "-legacy": "xtables-legacy-multi"} {
-			name := tool
-			if suffix != "" {
-				parts := strings.SplitN(tool, "-", 2)
-				name = parts[0] + suffix
-				if len(parts) == 2 {
-					name += "-" + parts[1]
-				}
-			}
-			p := path.Join("/usr/sbin", name)
-			if !seen[p] {
-				seen[p] = true
-				files = append(files, images.File{Path: p, Link: multi})
-			}
+	links := map[string]string{}
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		for _, verb := range []string{"", "-save", "-restore"} {
+			links[tool+verb] = "xtables-nft-multi"
+			links[tool+"-nft"+verb] = "xtables-nft-multi"
+			links[tool+"-legacy"+verb] = "xtables-legacy-multi"
+		}
+	}
+	for name, multi := range links {
+		p := path.Join("/usr/sbin", name)
+		if !seen[p] {
+			seen[p] = true
+			files = append(files, images.File{Path: p, Link: multi})
 		}
 	}
 	return files, nil

@@ -138,6 +138,11 @@ func (b *builder) build(ctx context.Context, tag, alias, hash string) error {
 	if err := b.prepare(ctx); err != nil {
 		return err
 	}
+	defer func() {
+		if p := b.base.Path(); p != "" {
+			os.Remove(p) // the shared base layer's temporary tar
+		}
+	}()
 	for _, s := range []struct {
 		name string
 		fn   stepFunc
