@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -102,27 +103,20 @@ func (b *builder) readImageList(ctx context.Context, l *stepLog) error {
 	}
 	l.printf("%s", out)
 	var list imageList
-	for _, line := range readLines(out) {
-		switch {
-		case strings.Contains(line, "/kube-apiserver:"):
-			list.APIServer = line
-		case strings.Contains(line, "/kube-controller-manager:"):
-			list.ControllerManager = line
-		case strings.Contains(line, "/kube-scheduler:"):
-			list.Scheduler = line
-		case strings.Contains(line, "/kube-proxy:"):
-			list.Proxy = line
-		case strings.Contains(line, "/coredns:"):
-			list.CoreDNS = line
-		case strings.Contains(line, "/pause:"):
-			list.Pause = line
-		case strings.Contains(line, "/etcd:"):
-			list.Etcd = line
+	fields := map[string]*string{
+		"kube-apiserver": &list.APIServer, "kube-controller-manager": &list.ControllerManager,
+		"kube-scheduler": &list.Scheduler, "kube-proxy": &list.Proxy,
+		"coredns": &list.CoreDNS, "pause": &list.Pause, "etcd": &list.Etcd,
+	}
+	for _, ref := range readLines(out) {
+		if i := strings.LastIndex(ref, ":"); i > 0 {
+			if f, ok := fields[path.Base(ref[:i])]; ok {
+				*f = ref
+			}
 		}
 	}
-	for name, ref := range map[string]string{"kube-apiserver": list.APIServer, "kube-controller-manager": list.ControllerManager,
-		"kube-scheduler": list.Scheduler, "kube-proxy": list.Proxy, "coredns": list.CoreDNS, "pause": list.Pause, "etcd": list.Etcd} {
-		if ref == "" {
+	for name, f := range fields {
+		if *f == "" {
 			return fmt.Errorf("kubeadm config images list names no %s image:\n%s", name, out)
 		}
 	}
