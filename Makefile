@@ -7,7 +7,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 KUBERNETES_VERSION ?= v1.37.2
-PROFILE            ?= default
+# Empty: every profile the selected features need, side by side in one run.
+PROFILE            ?=
 # go test kills a binary after 10 minutes by default; a cold conformance run
 # (cluster creation included) must not be cut short.
 TIMEOUT            ?= 60m
@@ -40,29 +41,36 @@ probe-image: ## Write the probe image archive (_build/images/probe.tar).
 images: node-image probe-image ## Every image the suite needs.
 
 .PHONY: cluster
-cluster: images ## Create (or reuse) the PROFILE's kind cluster for use by hand; prints its kubeconfig.
-	$(GO) run ./scripts/cluster create --profile $(PROFILE)
+cluster: images ## Create (or reuse) the PROFILE's kind cluster for use by hand (default profile "default"); prints its kubeconfig.
+	$(GO) run ./scripts/cluster create --profile $(or $(PROFILE),default)
 
 .PHONY: clean
 clean: ## Remove every kind cluster the suite created (name prefix kic-) and their kubeconfigs.
 	$(GO) run ./scripts/cluster clean
 
+# gotestsum shows only test results: the suite's progress lines go to
+# _artifacts/progress.log, which is followed on the terminal while it runs.
+define follow-progress
+	@mkdir -p $(ARTIFACTS); : > $(ARTIFACTS)/progress.log
+	@tail -n +1 -F $(ARTIFACTS)/progress.log 2>/dev/null & tailpid=$$!; trap 'kill $$tailpid 2>/dev/null' EXIT; \
+	$(1); status=$$?; sleep 0.5; exit $$status
+endef
+
 .PHONY: conformance
-conformance: images ## Run the conformance suite on a kind cluster made from PROFILE (JUnit in _artifacts/).
-	@mkdir -p $(ARTIFACTS)
-	$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json -- \
-	  ./tests -count=1 -timeout $(TIMEOUT) $(RUN) -args --cluster=kind --profile=$(PROFILE) --artifacts-dir=$(ARTIFACTS) $(ARGS)
+conformance: images ## Run the conformance suite: every profile's kind cluster it needs (PROFILE=NAME: only that one's features); JUnit in _artifacts/.
+	$(call follow-progress,$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json -- \
+	  ./tests -count=1 -timeout $(TIMEOUT) $(RUN) -args --cluster=kind $(if $(PROFILE),--profile=$(PROFILE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
 
 .PHONY: conformance-existing
 conformance-existing: ## Run the suite against an existing cluster: make conformance-existing KUBECONFIG_PATH=... ARGS=--probe-image=REF
 	@test -n "$(KUBECONFIG_PATH)" || { echo "KUBECONFIG_PATH is required"; exit 2; }
 	@mkdir -p $(ARTIFACTS)
-	$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json -- \
-	  ./tests -count=1 -timeout $(TIMEOUT) $(RUN) -args --kubeconfig=$(KUBECONFIG_PATH) --artifacts-dir=$(ARTIFACTS) $(ARGS)
+	$(call follow-progress,$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json -- \
+	  ./tests -count=1 -timeout $(TIMEOUT) $(RUN) -args --kubeconfig=$(KUBECONFIG_PATH) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
 
 .PHONY: unit
 unit: ## The project's unit tests (no cluster, no Docker).
-	$(GOTESTSUM) --format testname -- -count=1 $$($(GO) list ./... | grep -v '/tests$$')
+	$(GOTESTSUM) --format testname -- -count=1 -race $$($(GO) list ./... | grep -v '/tests$$')
 
 .PHONY: check
 check: ## gofmt, go vet and the checked-in cluster renderings.

@@ -36,6 +36,45 @@ type Profile struct {
 	// APIServerArgs are extra kube-apiserver flags, in order. A name may repeat
 	// (--service-account-issuer); see Cluster for how that is rendered.
 	APIServerArgs []Arg
+	// Base, when set, names the profile whose features this one runs: a
+	// variant (the default profile on an older release) has no features of
+	// its own.
+	Base string
+}
+
+// KubeadmIssuer is the service-account issuer kubeadm configures when no
+// --service-account-issuer is given: https://kubernetes.default.svc.<dns domain>,
+// and kind keeps the cluster.local domain.
+const KubeadmIssuer = "https://kubernetes.default.svc.cluster.local"
+
+// ServiceAccountIssuer is the issuer a cluster of the profile signs tokens
+// with: the first --service-account-issuer flag, or kubeadm's default.
+func (p Profile) ServiceAccountIssuer() string {
+	for _, a := range p.APIServerArgs {
+		if a.Name == "service-account-issuer" {
+			return a.Value
+		}
+	}
+	return KubeadmIssuer
+}
+
+// Arg returns the value of a kube-apiserver flag the profile sets, and
+// whether it sets it.
+func (p Profile) Arg(name string) (string, bool) {
+	for _, a := range p.APIServerArgs {
+		if a.Name == name {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// FeatureBase is the profile whose features run on this one.
+func (p Profile) FeatureBase() string {
+	if p.Base != "" {
+		return p.Base
+	}
+	return p.Name
 }
 
 // Arg is one command-line flag: --Name=Value.

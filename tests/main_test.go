@@ -4,47 +4,60 @@
 //
 // Two modes, chosen explicitly and printed at start:
 //
-//	go test ./tests -args --cluster=kind --profile=default   # default: create (or --reuse-cluster) a kind cluster
+//	go test ./tests -args --cluster=kind                     # default: every profile the selected features need, created (or --reuse-cluster) side by side
+//	go test ./tests -args --cluster=kind --profile=NAME      # only that profile's features, on its cluster
 //	go test ./tests -args --kubeconfig=PATH                  # an existing cluster; $KUBECONFIG alone never selects it
+//
+// Each area (one file here) lists its cases in areas below; framework/runtime
+// plans the run, creates the clusters one at a time and runs every feature on
+// its cluster, features of one cluster in parallel.
 package tests
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/klient"
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/types"
 
 	"github.com/kube-identity-conformance/kube-identity-conformance/clusters"
-	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
 )
 
-var (
-	testenv env.Environment
+// areas are the suite's TestXxx functions and their cases: the runtime plans
+// the run from them before any test starts.
+var areas = []runtime.Area{
+	{Test: "TestServiceAccountTokens", Cases: tokenCases},
+}
 
-	flagCluster      = flag.String("cluster", "", `cluster mode: "kind" creates (or reuses) a kind cluster from --profile; leave empty and pass --kubeconfig for an existing cluster`)
-	flagProfile      = flag.String("profile", "default", "kind mode: cluster profile ("+strings.Join(clusters.Names(), ", ")+")")
-	flagReuse        = flag.Bool("reuse-cluster", false, "kind mode: use the profile's cluster if it already runs")
-	flagKeep         = flag.Bool("keep-cluster", false, "kind mode: leave the cluster in place at the end (also on failure or Ctrl-C)")
+var (
+	// rt runs the features; TestMain sets it before any test runs and no
+	// test writes it.
+	rt *runtime.Runtime
+
+	flagCluster      = flag.String("cluster", "", `cluster mode: "kind" creates (or reuses) kind clusters from the profiles the selected features need; leave empty and pass --kubeconfig for an existing cluster`)
+	flagProfile      = flag.String("profile", "", "kind mode: run only this profile's features ("+strings.Join(clusters.Names(), ", ")+"); empty: every profile")
+	flagReuse        = flag.Bool("reuse-cluster", false, "kind mode: use a profile's cluster if it already runs (clusters of disruptive features are never reused)")
+	flagKeep         = flag.Bool("keep-cluster", false, "kind mode: leave the clusters in place at the end (also on failure or Ctrl-C)")
 	flagProbeImage   = flag.String("probe-image", probe.Image, "probe image reference; in kind mode it is loaded from --probe-archive, in existing-cluster mode the cluster must be able to pull it")
 	flagProbeArchive = flag.String("probe-archive", "", "kind mode: probe image archive (default <repo>/"+probe.ArchivePath+", built by `make probe-image`)")
 	flagArtifacts    = flag.String("artifacts-dir", "", "where logs go (default <repo>/_artifacts)")
-	flagStateDir     = flag.String("state-dir", "", "kind mode: where cluster kubeconfig files go (default <repo>/_build/clusters)")
-
-	// anyFailed is set by AfterEachTest so that Finish knows to collect logs.
-	anyFailed atomic.Bool
+	flagStateDir     = flag.String("state-dir", "", "kind mode: where cluster kubeconfig and lock files go (default <repo>/_build/clusters)")
+	flagProgress     = flag.String("progress-file", "", "write progress lines to this file (appended) instead of standard output; `make conformance` follows it on the terminal")
+	flagDisruptive   = flag.Bool("allow-disruptive", false, "existing-cluster mode: also run features that change the cluster")
 )
 
 func TestMain(m *testing.M) {
@@ -53,41 +66,146 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 		os.Exit(2)
 	}
+	raiseParallel()
 	ctx, cancel := runContext()
 	defer cancel()
 	s := steps.Suite{RunID: steps.NewRunID(), ProbeImage: *flagProbeImage}
 	ctx = steps.WithSuite(ctx, s)
-	testenv, err = env.NewWithContext(ctx, cfg)
+	testenv, err := env.NewWithContext(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 		os.Exit(2)
 	}
-	if cfg.DryRunMode() {
-		os.Exit(testenv.Run(m))
-	}
-	r := &run{cfg: cfg, suite: s}
-	if err := r.chooseMode(); err != nil {
+	existing, err := chooseMode(cfg)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 		os.Exit(2)
 	}
-	testenv.Setup(r.setUp)
-	testenv.AfterEachTest(func(ctx context.Context, _ *envconf.Config, t *testing.T) (context.Context, error) {
-		if t.Failed() {
-			anyFailed.Store(true)
-		}
+	progress, closeProgress, err := progressWriter()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+		os.Exit(2)
+	}
+	defer closeProgress()
+	logf := func(f string, a ...any) { fmt.Fprintf(progress, "conformance: "+f+"\n", a...) }
+	rt, err = newRuntime(ctx, cfg, s, existing, progress, logf)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+		os.Exit(2)
+	}
+	var finishErr error
+	testenv.Setup(func(ctx context.Context, _ *envconf.Config) (context.Context, error) {
+		rt.Start(ctx)
 		return ctx, nil
 	})
-	testenv.Finish(r.tearDown)
+	testenv.Finish(func(ctx context.Context, _ *envconf.Config) (context.Context, error) {
+		// e2e-framework only logs a Finish error at high verbosity and keeps
+		// the exit code: keep it here and fail the run below.
+		finishErr = rt.Close()
+		return ctx, nil
+	})
 	code := testenv.Run(m)
-	if r.setupErr != nil {
-		fmt.Fprintf(os.Stderr, "conformance: set-up failed: %v\n", r.setupErr)
+	if finishErr != nil {
+		fmt.Fprintf(os.Stderr, "conformance: cleaning up failed: %v\n", finishErr)
+		if code == 0 {
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
 
-// runContext ends on SIGINT/SIGTERM, and a minute before go test's own
-// -timeout would kill the binary, so that namespaces and the cluster are
-// still removed. A second Ctrl-C exits at once.
+// newRuntime plans the run from the flags: the selection, the mode and the
+// clusters' provider.
+func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existing bool, progress io.Writer, logf func(string, ...any)) (*runtime.Runtime, error) {
+	sel, err := runtime.SelectionFrom(cfg, flagValue("test.run"), flagValue("test.skip"), *flagProfile)
+	if err != nil {
+		return nil, err
+	}
+	var provider runtime.Provider
+	if existing {
+		provider = &runtime.ExistingProvider{Kubeconfig: cfg.KubeconfigFile(), RunID: s.RunID, Logf: logf}
+	} else {
+		logf("mode: kind clusters (run %s)", s.RunID)
+		provider = runtime.NewKindProvider(runtime.KindOptions{
+			RunID: s.RunID, Reuse: *flagReuse, Keep: *flagKeep,
+			StateDir:     orDefault(*flagStateDir, "_build/clusters"),
+			ArtifactsDir: orDefault(*flagArtifacts, "_artifacts"),
+			ProbeArchive: orDefault(*flagProbeArchive, probe.ArchivePath),
+			Interrupted:  func() bool { return ctx.Err() != nil },
+			Logf:         logf,
+		})
+	}
+	return runtime.New(runtime.Options{
+		Provider:        provider,
+		Selection:       sel,
+		ProfileBase:     profileBase,
+		Existing:        existing,
+		AllowDisruptive: *flagDisruptive,
+		DryRun:          cfg.DryRunMode() || flagValue("test.list") != "",
+		Progress:        progress,
+		Idle:            env.NewWithConfig(copyConfig(cfg)),
+		Env: func(c *steps.Cluster) types.Environment {
+			ecfg := copyConfig(cfg).WithKubeconfigFile(c.Kubeconfig)
+			if client, err := klient.New(c.REST); err == nil {
+				ecfg.WithClient(client) // e2e-framework copies it per feature
+			}
+			e, err := env.NewWithContext(steps.WithCluster(ctx, c), ecfg)
+			if err != nil {
+				panic(err) // ctx and ecfg are never nil
+			}
+			return e
+		},
+	}, areas)
+}
+
+// copyConfig copies the run's configuration (selection flags included);
+// envconf.Config holds values only, and e2e-framework copies it the same way.
+func copyConfig(cfg *envconf.Config) *envconf.Config {
+	c := *cfg
+	return &c
+}
+
+// profileBase maps --profile to the profile whose features run on it.
+func profileBase(name string) string {
+	if p, err := clusters.Lookup(name); err == nil {
+		return p.FeatureBase()
+	}
+	return name
+}
+
+// raiseParallel lets every parallel area run at once: the suite's tests wait
+// on the kubelet, not on the CPU, and go test's default -parallel is
+// GOMAXPROCS (2 here). A -parallel given by the user is kept.
+func raiseParallel() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "64")
+	}
+}
+
+func flagValue(name string) string {
+	if f := flag.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// progressWriter opens --progress (appending), or standard output.
+func progressWriter() (io.Writer, func(), error) {
+	if *flagProgress == "" {
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(*flagProgress, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--progress-file: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// runContext ends on SIGINT/SIGTERM/SIGHUP, and a minute before go test's
+// own -timeout would kill the binary, so that namespaces and clusters are
+// still removed. A second signal exits at once.
 func runContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	if f := flag.Lookup("test.timeout"); f != nil {
@@ -99,22 +217,14 @@ func runContext() (context.Context, context.CancelFunc) {
 		}
 	}
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		sig := <-sigs
-		fmt.Fprintf(os.Stderr, "\nconformance: %v: stopping; removing the run's namespaces and cluster (Ctrl-C again to exit at once)\n", sig)
-		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		fmt.Fprintf(os.Stderr, "\nconformance: %v: stopping; removing the run's namespaces and clusters (Ctrl-C again to exit at once)\n", sig)
+		signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		cancel()
 	}()
 	return ctx, cancel
-}
-
-// run holds what TestMain decided and made.
-type run struct {
-	cfg      *envconf.Config
-	suite    steps.Suite
-	kind     *cluster.Kind // nil in existing-cluster mode
-	setupErr error
 }
 
 // repoPath resolves a path relative to the repository: go test runs the
@@ -136,134 +246,30 @@ func orDefault(v, rel string) string {
 }
 
 // chooseMode makes the cluster mode explicit: --kubeconfig selects an
-// existing cluster, otherwise a kind cluster from --profile.
-func (r *run) chooseMode() error {
-	kubeconfig := r.cfg.KubeconfigFile()
+// existing cluster, otherwise kind clusters from the profiles.
+func chooseMode(cfg *envconf.Config) (existing bool, err error) {
+	kubeconfig := cfg.KubeconfigFile()
 	switch {
 	case kubeconfig != "" && *flagCluster == "kind":
-		return fmt.Errorf("--cluster=kind and --kubeconfig=%s select different clusters: pass one of them", kubeconfig)
+		return false, fmt.Errorf("--cluster=kind and --kubeconfig=%s select different clusters: pass one of them", kubeconfig)
 	case kubeconfig != "":
 		if *flagCluster != "" {
-			return fmt.Errorf("--cluster=%q is not a mode: use --cluster=kind, or --kubeconfig alone for an existing cluster", *flagCluster)
+			return false, fmt.Errorf("--cluster=%q is not a mode: use --cluster=kind, or --kubeconfig alone for an existing cluster", *flagCluster)
 		}
-		return nil
+		if *flagProfile != "" {
+			return false, fmt.Errorf("--profile=%s chooses a kind cluster's configuration: it has no meaning with --kubeconfig", *flagProfile)
+		}
+		return true, nil
 	case *flagCluster != "" && *flagCluster != "kind":
-		return fmt.Errorf("--cluster=%q is not a mode: use --cluster=kind, or --kubeconfig=PATH for an existing cluster", *flagCluster)
+		return false, fmt.Errorf("--cluster=%q is not a mode: use --cluster=kind, or --kubeconfig=PATH for an existing cluster", *flagCluster)
 	}
 	if os.Getenv("KUBECONFIG") != "" {
 		fmt.Println("conformance: note: $KUBECONFIG is ignored; pass --kubeconfig=PATH to test an existing cluster")
 	}
-	_, err := clusters.Lookup(*flagProfile)
-	return err
-}
-
-func (r *run) setUp(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-	err := r.setUpCluster(ctx, cfg)
-	if err != nil {
-		r.setupErr = err
-	}
-	return ctx, err
-}
-
-func (r *run) setUpCluster(ctx context.Context, cfg *envconf.Config) error {
-	start := time.Now()
-	if kubeconfig := cfg.KubeconfigFile(); kubeconfig != "" {
-		info, err := cluster.Reach(ctx, kubeconfig, 15*time.Second)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("conformance: mode: existing cluster (--kubeconfig=%s)\nconformance: API server %s, Kubernetes %s\n", kubeconfig, info.Server, info.Version)
-		return r.checkAccess(ctx, kubeconfig)
-	}
-	p, err := clusters.Lookup(*flagProfile)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("conformance: mode: kind cluster, profile %s (%s)\n", p.Name, p.Description)
-	k, err := cluster.Prepare(ctx, cluster.Options{
-		Profile:      p,
-		Reuse:        *flagReuse,
-		Keep:         *flagKeep,
-		StateDir:     orDefault(*flagStateDir, "_build/clusters"),
-		ArtifactsDir: orDefault(*flagArtifacts, "_artifacts"),
-		Logf:         func(f string, a ...any) { fmt.Printf("conformance: "+f+"\n", a...) },
-	})
-	if err != nil {
-		return err
-	}
-	archive := orDefault(*flagProbeArchive, probe.ArchivePath)
-	if _, err := os.Stat(archive); err != nil {
-		return fmt.Errorf("probe image archive %s is missing: run `make probe-image` first", archive)
-	}
-	// Create removes a cluster it could not finish (unless --keep-cluster);
-	// from here on the run owns it.
-	if err := k.Create(ctx); err != nil {
-		return err
-	}
-	r.kind = k
-	cfg.WithKubeconfigFile(k.Kubeconfig)
-	if err := k.LoadImageArchives(archive); err != nil {
-		return err
-	}
-	info, err := cluster.Reach(ctx, k.Kubeconfig, 15*time.Second)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("conformance: cluster %s ready in %s: API server %s, Kubernetes %s, kubeconfig %s\n",
-		k.Name, time.Since(start).Round(100*time.Millisecond), info.Server, info.Version, k.Kubeconfig)
-	return nil
-}
-
-// checkAccess says which rights the suite needs and the kubeconfig's user lacks.
-func (r *run) checkAccess(ctx context.Context, kubeconfig string) error {
-	rc, err := cluster.RESTConfig(kubeconfig)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
-	return cluster.CheckAccess(ctx, cs, cluster.SuiteAccess)
-}
-
-func (r *run) tearDown(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-	// The run's context may be cancelled (Ctrl-C): clean up with a fresh one.
-	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	if kubeconfig := cfg.KubeconfigFile(); kubeconfig != "" && r.setupErr == nil {
-		if rc, err := cluster.RESTConfig(kubeconfig); err == nil {
-			if cs, err := kubernetes.NewForConfig(rc); err == nil {
-				if deleted, err := steps.DeleteRunNamespaces(cleanup, cs, r.suite.RunID); err != nil {
-					fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
-				} else if len(deleted) > 0 {
-					fmt.Printf("conformance: removed leftover namespaces %s\n", strings.Join(deleted, ", "))
-				}
-			}
+	if *flagProfile != "" {
+		if _, err := clusters.Lookup(*flagProfile); err != nil {
+			return false, err
 		}
 	}
-	if r.kind == nil {
-		return ctx, nil
-	}
-	// Logs help after a failure, not after a Ctrl-C: then the user wants out.
-	if anyFailed.Load() && ctx.Err() == nil {
-		dir := filepath.Join(orDefault(*flagArtifacts, "_artifacts"), "cluster-"+r.kind.Name)
-		if err := r.kind.ExportLogs(dir); err != nil {
-			fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
-		} else {
-			fmt.Printf("conformance: cluster logs exported to %s\n", dir)
-		}
-	}
-	switch {
-	case *flagKeep:
-		fmt.Printf("conformance: keeping cluster %s (--keep-cluster); kubeconfig %s; `make clean` removes it\n", r.kind.Name, r.kind.Kubeconfig)
-	case !r.kind.Created:
-		fmt.Printf("conformance: leaving reused cluster %s in place\n", r.kind.Name)
-	default:
-		if err := r.kind.Destroy(); err != nil {
-			return ctx, err
-		}
-		fmt.Printf("conformance: removed cluster %s\n", r.kind.Name)
-	}
-	return ctx, nil
+	return false, nil
 }

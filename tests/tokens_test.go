@@ -2,126 +2,743 @@ package tests
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/token"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
 )
 
-// TestProjectedServiceAccountToken: seed 003 (Kubernetes, "投射卷" / Projected
-// Volumes), section "serviceAccountToken 投射卷": the example pod sa-token-test
-// projects a token of its ServiceAccount at /service-account/token, for the
-// audience "api" and 3600 seconds. The token is a bound service-account token
-// the API server signed: it verifies against the cluster's published keys, is
-// issued by the cluster's issuer for exactly the audience asked for, names the
-// pod's ServiceAccount as subject, lives exactly expirationSeconds, and is
-// bound to the live pod, its ServiceAccount and its node. A custom audience
-// gets no extended lifetime, so no warnafter claim.
-func TestProjectedServiceAccountToken(t *testing.T) {
-	const (
-		fixture  = "seed003-projected-volumes/sa-token-test.yaml"
-		pod      = "sa-token-test"
-		path     = "/service-account/token"
-		audience = "api"
-		lifetime = 3600 * time.Second
-	)
-	f := features.New("sa-token-test projects a bound token for audience api").
-		WithLabel("area", "tokens").
-		WithLabel("source", "seed003").
-		Setup(steps.CreateNamespace()).
-		Setup(steps.DeployFixture(fixture)).
-		Setup(steps.WaitPodServing(pod)).
-		Setup(readProjectedToken(pod, path)).
-		Assess("signature verifies against the cluster's JWKS", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			tok := projectedTokenFrom(ctx, t)
-			claims, err := token.NewVerifier(tok.issuer).Verify(tok.raw, audience)
-			if err != nil {
-				t.Fatalf("token %s does not verify: %v", tok.fingerprint, err)
-			}
-			t.Logf("verified %s: alg %s kid %s", tok.fingerprint, claims.Header.Algorithm, claims.Header.KeyID)
-			return ctx
-		}).
-		Assess("iss is the issuer of the discovery document", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			tok := projectedTokenFrom(ctx, t)
-			if got, want := tok.claims.Issuer, tok.issuer.Discovery.Issuer; got != want {
-				t.Errorf("iss = %q, want the discovery document's issuer %q", got, want)
-			}
-			return ctx
-		}).
-		Assess("aud is exactly [api]", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			tok := projectedTokenFrom(ctx, t)
-			if got := []string(tok.claims.Audience); !slices.Equal(got, []string{audience}) {
-				t.Errorf("aud = %q, want [%q]", got, audience)
-			}
-			return ctx
-		}).
-		Assess("sub names the pod's ServiceAccount", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			tok := projectedTokenFrom(ctx, t)
-			want := fmt.Sprintf("system:serviceaccount:%s:default", steps.Namespace(ctx)) // the fixture's serviceAccountName
-			if tok.claims.Subject != want {
-				t.Errorf("sub = %q, want %q", tok.claims.Subject, want)
-			}
-			return ctx
-		}).
-		Assess("exp - iat is expirationSeconds (3600)", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			c := projectedTokenFrom(ctx, t).claims
-			if c.ExpiresAt == nil || c.IssuedAt == nil {
-				t.Fatalf("exp %v, iat %v: both must be present", c.ExpiresAt, c.IssuedAt)
-			}
-			if got := c.ExpiresAt.Sub(c.IssuedAt.Time); got != lifetime {
-				t.Errorf("exp - iat = %s, want %s", got, lifetime)
-			}
-			return ctx
-		}).
-		Assess("nbf equals iat", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			c := projectedTokenFrom(ctx, t).claims
-			if c.NotBefore == nil || c.IssuedAt == nil || !c.NotBefore.Equal(c.IssuedAt.Time) {
-				t.Errorf("nbf = %v, iat = %v: want both present and equal", c.NotBefore, c.IssuedAt)
-			}
-			return ctx
-		}).
-		Assess("jti is set", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			if c := projectedTokenFrom(ctx, t).claims; c.ID == "" {
-				t.Error("jti is missing: every token the API server issues has one")
-			}
-			return ctx
-		}).
-		Assess("kubernetes.io binds the token to the live pod, ServiceAccount and node", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			tok := projectedTokenFrom(ctx, t)
-			cs := steps.Clientset(t, cfg)
-			live := steps.LiveIdentity(ctx, t, cs, tok.pod)
-			k := tok.claims.Kubernetes
-			expectRef(t, "kubernetes.io.pod", k.Pod, live.Pod)
-			expectRef(t, "kubernetes.io.serviceaccount", &k.ServiceAccount, live.ServiceAccount)
-			expectRef(t, "kubernetes.io.node", k.Node, live.Node)
-			if k.Namespace != live.Namespace {
-				t.Errorf("kubernetes.io.namespace = %q, want %q", k.Namespace, live.Namespace)
-			}
-			return ctx
-		}).
-		Assess("no warnafter for a custom audience", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			if w := projectedTokenFrom(ctx, t).claims.Kubernetes.WarnAfter; w != nil {
-				t.Errorf("kubernetes.io.warnafter = %v: only tokens for the API server's own audiences get an extended lifetime", w.Time)
-			}
-			return ctx
-		}).
-		Feature()
-	testenv.Test(t, f)
+// TestServiceAccountTokens: bound service-account tokens, as seeds 000, 001
+// and 003 describe them, on the default profile and on tokens-limits.
+func TestServiceAccountTokens(t *testing.T) { rt.Run(t, tokenCases()...) }
+
+const kubeAPIAccess = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+func tokenCases() []runtime.Case {
+	return []runtime.Case{
+		runtime.Default(saTokenTest()),
+		runtime.Default(vaultToken()),
+		runtime.Default(extendedDefaultToken()).Requires(extensionOn),
+		runtime.On("tokens-limits", notExtendedWhenOff()).Requires(extensionOff),
+		runtime.Default(tokenRequestBindings()),
+		runtime.Default(tokenRequestExpiry()).Requires(noMaxBelowTwoHours),
+		runtime.On("tokens-limits", tokenRequestCapped()).Requires(maxTwoHours),
+		runtime.Default(tokenReviewIdentity()),
+		runtime.Default(podDeletionInvalidates()),
+		runtime.Default(serviceAccountDeletionInvalidates()),
+		runtime.Default(secretDeletionInvalidates()),
+		runtime.Default(rotation()).Slow(10 * time.Minute),
+	}
 }
 
-// expectRef compares a name/uid claim with the live object.
-func expectRef(t *testing.T, what string, got *token.Ref, want token.Ref) {
-	t.Helper()
-	switch {
-	case got == nil:
-		t.Errorf("%s is missing, want {name %q, uid %q}", what, want.Name, want.UID)
-	case *got != want:
-		t.Errorf("%s = {name %q, uid %q}, want {name %q, uid %q}", what, got.Name, got.UID, want.Name, want.UID)
+// saTokenTest: seed 003 (投射卷 / Projected Volumes), section
+// "serviceAccountToken 投射卷": the example pod sa-token-test projects a
+// token of its ServiceAccount at /service-account/token for the audience
+// "api" and 3600 seconds. The token verifies against the cluster's
+// published keys, is issued by the configured issuer for exactly "api",
+// names the pod's ServiceAccount, lives exactly 3600 s, is bound to the live
+// pod, ServiceAccount and node, and (not 3607 s) is not extended.
+func saTokenTest() features.Feature {
+	b := features.New("sa-token-test projects a bound token for audience api").
+		WithLabel("area", "tokens").WithLabel("source", "seed003").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.DeployFixture("seed003-projected-volumes/sa-token-test.yaml")).
+		Setup(steps.WaitPodServing("sa-token-test")).
+		Setup(readVerifiedToken("token", "sa-token-test", "/service-account/token", "api"))
+	b = assessPodToken(b, "token", tokenWant{Pod: "sa-token-test", ServiceAccount: "default", Audience: "api", Lifetime: time.Hour})
+	return b.Assess("TokenReview accepts it for audience api only", reviewAudiences("token", "api")).Feature()
+}
+
+// vaultToken: seed 000 (OpenShift 14.2, "流程"), the pod-projected-svc-token
+// example, also seed 001's projected-token example: pod nginx of
+// ServiceAccount build-robot gets a 7200 s token for the audience "vault" at
+// /var/run/secrets/tokens/vault-token. A token for another audience is for
+// that relying party only: the API server itself refuses it (401), and a
+// TokenReview accepts it for "vault" and not for the API's audiences.
+func vaultToken() features.Feature {
+	b := features.New("pod-projected-svc-token gives build-robot a 7200 s token for vault").
+		WithLabel("area", "tokens").WithLabel("source", "seed000").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreateServiceAccount("build-robot")).
+		Setup(steps.DeployFixture("seed000-openshift-bound-tokens/nginx.yaml")).
+		Setup(steps.WaitPodServing("nginx")).
+		Setup(readVerifiedToken("vault-token", "nginx", "/var/run/secrets/tokens/vault-token", "vault"))
+	b = assessPodToken(b, "vault-token", tokenWant{Pod: "nginx", ServiceAccount: "build-robot", Audience: "vault", Lifetime: 2 * time.Hour})
+	return b.
+		Assess("TokenReview accepts it for vault only", reviewAudiences("vault-token", "vault")).
+		Assess("the API server refuses the vault token (401)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			vt := tokenFrom(ctx, t, "vault-token")
+			if vt == nil {
+				return ctx
+			}
+			code, err := steps.CallAPIWithToken(ctx, steps.ClusterFrom(ctx), vt.Raw)
+			if err != nil {
+				t.Error(err)
+			} else if code != 401 {
+				t.Errorf("GET /api with the vault token answered %d, want 401: a token for another audience must not authenticate to the API server", code)
+			}
+			return ctx
+		}).Feature()
+}
+
+// reviewAudiences: TokenReview authenticates the token for its own
+// audience, and not for the API server's audiences (no spec.audiences).
+func reviewAudiences(key tokenKey, audience string) features.Func {
+	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		vt := tokenFrom(ctx, t, key)
+		if vt == nil {
+			return ctx
+		}
+		c := steps.ClusterFrom(ctx)
+		st, err := steps.ReviewToken(ctx, c, vt.Raw, audience)
+		if err != nil {
+			t.Error(err)
+			return ctx
+		}
+		if !st.Authenticated || !slices.Equal(st.Audiences, []string{audience}) {
+			t.Errorf("TokenReview for [%s]: authenticated %v, audiences %v, error %q; want authenticated for [%s]", audience, st.Authenticated, st.Audiences, st.Error, audience)
+		}
+		st, err = steps.ReviewToken(ctx, c, vt.Raw)
+		if err != nil {
+			t.Error(err)
+			return ctx
+		}
+		if st.Authenticated {
+			t.Errorf("TokenReview with the API's audiences authenticated a token for [%s] as %q", audience, st.User.Username)
+		}
+		return ctx
 	}
+}
+
+// extensionPod projects, beside the admission-injected kube-api-access
+// token, a 3607 s token for a custom audience and a 3607 s token without
+// audience: only pod-bound 3607 s tokens for the API's audiences qualify for
+// the extension (kubernetes-behaviour.md section 3).
+func extensionPod(name string) *steps.PodBuilder {
+	return steps.ProbePod(name).
+		ProjectedToken("custom", "/var/run/custom", "token", "vault", 3607).
+		ProjectedToken("api", "/var/run/api", "token", "", 3607)
+}
+
+// extendedDefaultToken: seed 001 says a pod without serviceAccountName gets
+// the namespace's default ServiceAccount and its token; with the extension
+// on (kube-apiserver's default), that kube-api-access token (3607 s, no
+// audience) and a projected 3607 s token without audience are issued for a
+// year, warnafter = iat + 3607; a 3607 s token for a custom audience is
+// not. (kubernetes#105654 is a user surprised by exactly this.)
+func extendedDefaultToken() features.Feature {
+	pod := extensionPod("extension")
+	b := features.New("3607 s tokens for the API audiences are extended to a year, a custom audience's is not").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreatePod(pod)).
+		Setup(steps.WaitPodServing("extension")).
+		Setup(readVerifiedToken("kube-api-access", "extension", kubeAPIAccess, "")).
+		Setup(readVerifiedToken("api-3607", "extension", "/var/run/api/token", "")).
+		Setup(readVerifiedToken("vault-3607", "extension", "/var/run/custom/token", "vault"))
+	b = assessPodToken(b, "kube-api-access", tokenWant{Pod: "extension", ServiceAccount: "default", Lifetime: extendedLifetime, Extended: true})
+	b = assessPodToken(b, "api-3607", tokenWant{Pod: "extension", ServiceAccount: "default", Lifetime: extendedLifetime, Extended: true})
+	b = assessPodToken(b, "vault-3607", tokenWant{Pod: "extension", ServiceAccount: "default", Audience: "vault", Lifetime: 3607 * time.Second})
+	return b.Feature()
+}
+
+// notExtendedWhenOff: seed 002 (Gardener, extendTokenExpiration): with
+// --service-account-extend-token-expiration=false, the same tokens live
+// exactly the 3607 s asked for and carry no warnafter.
+func notExtendedWhenOff() features.Feature {
+	b := features.New("with the extension off, 3607 s tokens live 3607 s").
+		WithLabel("area", "tokens").WithLabel("source", "seed002").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreatePod(extensionPod("extension"))).
+		Setup(steps.WaitPodServing("extension")).
+		Setup(readVerifiedToken("kube-api-access", "extension", kubeAPIAccess, "")).
+		Setup(readVerifiedToken("api-3607", "extension", "/var/run/api/token", ""))
+	b = assessPodToken(b, "kube-api-access", tokenWant{Pod: "extension", ServiceAccount: "default", Lifetime: 3607 * time.Second})
+	b = assessPodToken(b, "api-3607", tokenWant{Pod: "extension", ServiceAccount: "default", Lifetime: 3607 * time.Second})
+	return b.Feature()
+}
+
+// tokenRequestBindings: seed 001's tokens are what `kubectl create token`
+// requests (TokenRequest): bound to a pod, to a Secret or to nothing, the
+// token names exactly that object, and status.expirationTimestamp is its
+// exp.
+func tokenRequestBindings() features.Feature {
+	return features.New("TokenRequest binds a token to a pod, a Secret or nothing").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreatePod(steps.ProbePod("bound"))).
+		Setup(steps.WaitPodServing("bound")).
+		Setup(createSecret("binding")).
+		Assess("bound to a pod: kubernetes.io names the pod and its node", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			cs := steps.Clientset(ctx, t)
+			pod := steps.Pod(ctx, t, cs, "bound")
+			tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{Audiences: []string{"kic-test"},
+				BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}}, "kic-test")
+			if vt == nil {
+				return ctx
+			}
+			live := steps.LiveIdentity(ctx, t, cs, pod)
+			expectRef(t, "kubernetes.io.pod", vt.Claims.Kubernetes.Pod, live.Pod)
+			expectRef(t, "kubernetes.io.node", vt.Claims.Kubernetes.Node, live.Node)
+			if vt.Claims.Kubernetes.Secret != nil {
+				t.Errorf("kubernetes.io.secret = %+v on a pod-bound token", *vt.Claims.Kubernetes.Secret)
+			}
+			expectExpirationTimestamp(t, tr, vt)
+			return ctx
+		}).
+		Assess("bound to a Secret: kubernetes.io names the Secret, no pod or node", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			sec := getSecret(ctx, t, "binding")
+			if sec == nil {
+				return ctx
+			}
+			tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{Audiences: []string{"kic-test"},
+				BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: sec.Name, UID: sec.UID}}, "kic-test")
+			if vt == nil {
+				return ctx
+			}
+			expectRef(t, "kubernetes.io.secret", vt.Claims.Kubernetes.Secret, token.Ref{Name: sec.Name, UID: string(sec.UID)})
+			if vt.Claims.Kubernetes.Pod != nil || vt.Claims.Kubernetes.Node != nil {
+				t.Errorf("a Secret-bound token names pod %+v, node %+v", vt.Claims.Kubernetes.Pod, vt.Claims.Kubernetes.Node)
+			}
+			expectExpirationTimestamp(t, tr, vt)
+			return ctx
+		}).
+		Assess("bound to nothing: only the namespace and ServiceAccount", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{Audiences: []string{"kic-test"}}, "kic-test")
+			if vt == nil {
+				return ctx
+			}
+			k := vt.Claims.Kubernetes
+			if k.Pod != nil || k.Node != nil || k.Secret != nil {
+				t.Errorf("an unbound token names pod %+v, node %+v, secret %+v", k.Pod, k.Node, k.Secret)
+			}
+			if k.Namespace != steps.Namespace(ctx) || k.ServiceAccount.Name != "default" || k.ServiceAccount.UID == "" {
+				t.Errorf("kubernetes.io namespace %q serviceaccount %+v, want %q and default with its uid", k.Namespace, k.ServiceAccount, steps.Namespace(ctx))
+			}
+			expectExpirationTimestamp(t, tr, vt)
+			return ctx
+		}).Feature()
+}
+
+// tokenRequestExpiry: seed 003 ("expirationSeconds ... 至少为 10 分钟（600 秒）",
+// default one hour) and the API's rules: 599 s is rejected with the API's
+// message, 600 s is granted as asked, no expirationSeconds means 3600 s.
+func tokenRequestExpiry() features.Feature {
+	return features.New("TokenRequest: 599 s is refused, 600 s granted, 3600 s by default").
+		WithLabel("area", "tokens").WithLabel("source", "seed003").
+		Setup(steps.CreateNamespace()).
+		Assess("599 s is refused: may not specify a duration less than 10 minutes", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			_, err := steps.RequestToken(ctx, steps.ClusterFrom(ctx), steps.Namespace(ctx), "default", authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(599))})
+			if err == nil || !strings.Contains(err.Error(), "may not specify a duration less than 10 minutes") {
+				t.Errorf("TokenRequest for 599 s: %v, want the API's refusal %q", err, "may not specify a duration less than 10 minutes")
+			}
+			return ctx
+		}).
+		Assess("600 s is granted as asked", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			expectLifetime(ctx, t, ptr(int64(600)), 600*time.Second)
+			return ctx
+		}).
+		Assess("no expirationSeconds means 3600 s", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			expectLifetime(ctx, t, nil, time.Hour)
+			return ctx
+		}).Feature()
+}
+
+// tokenRequestCapped: seed 002 (Gardener, maxTokenExpiration) and
+// kube-apiserver's --service-account-max-token-expiration: a request longer
+// than the maximum is shortened to it, with the API's warning, and the
+// response's spec and the token's exp both show the shortened lifetime.
+func tokenRequestCapped() features.Feature {
+	return features.New("TokenRequest longer than the maximum is shortened to 2 h, with a warning").
+		WithLabel("area", "tokens").WithLabel("source", "seed002").
+		Setup(steps.CreateNamespace()).
+		Assess("a 3 h request gets 2 h and the warning", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{Audiences: []string{"kic-test"}, ExpirationSeconds: ptr(int64(3 * 3600))}, "kic-test")
+			if vt == nil {
+				return ctx
+			}
+			if got := *tr.Request.Spec.ExpirationSeconds; got != 7200 {
+				t.Errorf("spec.expirationSeconds = %d, want 7200", got)
+			}
+			if got := vt.Claims.ExpiresAt.Sub(vt.Claims.IssuedAt.Time); got != 2*time.Hour {
+				t.Errorf("exp - iat = %s, want 2h", got)
+			}
+			want := "requested expiration of 10800 seconds shortened to 7200 seconds"
+			if !slices.ContainsFunc(tr.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+				t.Errorf("warnings %q, want one saying %q", tr.Warnings, want)
+			}
+			return ctx
+		}).
+		Assess("a 2 h request is granted without warning", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{Audiences: []string{"kic-test"}, ExpirationSeconds: ptr(int64(7200))}, "kic-test")
+			if vt == nil {
+				return ctx
+			}
+			if got := vt.Claims.ExpiresAt.Sub(vt.Claims.IssuedAt.Time); got != 2*time.Hour || len(tr.Warnings) != 0 {
+				t.Errorf("exp - iat = %s, warnings %q; want 2h and none", got, tr.Warnings)
+			}
+			return ctx
+		}).Feature()
+}
+
+// tokenReviewIdentity: the identity a pod's token authenticates as
+// (seed 001: pods talk to the API server as their ServiceAccount): the
+// user name is the ServiceAccount's, the groups are system:serviceaccounts,
+// system:serviceaccounts:<ns> and system:authenticated, and extra names
+// the pod and node (name and uid) and the token's jti as credential-id.
+func tokenReviewIdentity() features.Feature {
+	return features.New("TokenReview of a pod's token names the ServiceAccount, its groups, the pod, node and jti").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreatePod(steps.ProbePod("reviewed"))).
+		Setup(steps.WaitPodServing("reviewed")).
+		Setup(readVerifiedToken("kube-api-access", "reviewed", kubeAPIAccess, "")).
+		Assess("user, groups and extra", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			vt := tokenFrom(ctx, t, "kube-api-access")
+			if vt == nil {
+				return ctx
+			}
+			st, err := steps.ReviewToken(ctx, steps.ClusterFrom(ctx), vt.Raw)
+			if err != nil || !st.Authenticated {
+				t.Errorf("TokenReview: %v, status %+v; want authenticated", err, st)
+				return ctx
+			}
+			ns := steps.Namespace(ctx)
+			cs := steps.Clientset(ctx, t)
+			live := steps.LiveIdentity(ctx, t, cs, steps.Pod(ctx, t, cs, "reviewed"))
+			if want := "system:serviceaccount:" + ns + ":default"; st.User.Username != want {
+				t.Errorf("username %q, want %q", st.User.Username, want)
+			}
+			if st.User.UID != live.ServiceAccount.UID {
+				t.Errorf("uid %q, want the ServiceAccount's %q", st.User.UID, live.ServiceAccount.UID)
+			}
+			for _, g := range []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"} {
+				if !slices.Contains(st.User.Groups, g) {
+					t.Errorf("groups %q lack %q", st.User.Groups, g)
+				}
+			}
+			want := map[string]string{
+				"authentication.kubernetes.io/pod-name":      live.Pod.Name,
+				"authentication.kubernetes.io/pod-uid":       live.Pod.UID,
+				"authentication.kubernetes.io/node-name":     live.Node.Name,
+				"authentication.kubernetes.io/node-uid":      live.Node.UID,
+				"authentication.kubernetes.io/credential-id": "JTI=" + vt.Claims.ID,
+			}
+			for k, v := range want {
+				if got := st.User.Extra[k]; !slices.Equal(got, authenticationv1.ExtraValue{v}) {
+					t.Errorf("extra[%s] = %q, want [%q]", k, got, v)
+				}
+			}
+			return ctx
+		}).Feature()
+}
+
+// Invalidation bounds (kubernetes-behaviour.md section 2): kube-apiserver
+// caches a successful authentication for 10 s; a pod deleted without grace
+// is gone at once.
+const invalidationBound = 10*time.Second + 5*time.Second
+
+// podDeletionInvalidates: a bound token is valid only while its pod
+// exists: after the pod is deleted it stops authenticating within the
+// authentication cache's 10 s, and a new pod of the same name (another uid)
+// does not revive it.
+func podDeletionInvalidates() features.Feature {
+	return features.New("a pod's token dies with the pod and a new pod of its name does not revive it").
+		WithLabel("area", "tokens").WithLabel("source", "seed000").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreatePod(steps.ProbePod("doomed"))).
+		Setup(steps.WaitPodServing("doomed")).
+		Setup(readVerifiedToken("kube-api-access", "doomed", kubeAPIAccess, "")).
+		Assess("authenticates while the pod lives", expectAuthenticated("kube-api-access", true)).
+		Assess("stops authenticating within 15 s of the deletion", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			vt := tokenFrom(ctx, t, "kube-api-access")
+			if vt == nil {
+				return ctx
+			}
+			deleted := time.Now()
+			if err := steps.DeletePod(ctx, t, "doomed"); err != nil {
+				t.Error(err)
+				return ctx
+			}
+			expectInvalidWithin(ctx, t, vt, deleted, "pod deletion")
+			return ctx
+		}).
+		Assess("a new pod of the same name does not revive it", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			vt := tokenFrom(ctx, t, "kube-api-access")
+			if vt == nil {
+				return ctx
+			}
+			steps.CreatePod(steps.ProbePod("doomed"))(ctx, t, cfg)
+			steps.WaitPodServing("doomed")(ctx, t, cfg)
+			expectStillInvalid(ctx, t, vt)
+			return ctx
+		}).Feature()
+}
+
+// serviceAccountDeletionInvalidates: seed 001 (deleting a ServiceAccount):
+// its tokens stop authenticating, and a new ServiceAccount of the same name
+// (another uid) does not revive them.
+func serviceAccountDeletionInvalidates() features.Feature {
+	return features.New("deleting a ServiceAccount invalidates its tokens; a new one of its name does not revive them").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreateServiceAccount("build-robot")).
+		Assess("the token dies with the ServiceAccount and stays dead", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			_, vt := requestVerified(ctx, t, "build-robot", authenticationv1.TokenRequestSpec{}, apiAudience(ctx, t))
+			if vt == nil {
+				return ctx
+			}
+			expectAuthenticated("", true)(context.WithValue(ctx, tokenKey("sa-token"), vt), t, cfg)
+			cs := steps.Clientset(ctx, t)
+			deleted := time.Now()
+			if err := cs.CoreV1().ServiceAccounts(steps.Namespace(ctx)).Delete(ctx, "build-robot", metav1.DeleteOptions{}); err != nil {
+				t.Errorf("delete ServiceAccount: %v", err)
+				return ctx
+			}
+			expectInvalidWithin(ctx, t, vt, deleted, "ServiceAccount deletion")
+			steps.CreateServiceAccount("build-robot")(ctx, t, cfg)
+			expectStillInvalid(ctx, t, vt)
+			return ctx
+		}).Feature()
+}
+
+// secretDeletionInvalidates: a token bound to a Secret lives only as long
+// as the Secret.
+func secretDeletionInvalidates() features.Feature {
+	return features.New("a Secret-bound token dies with its Secret").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		Setup(steps.CreateNamespace()).
+		Setup(createSecret("binding")).
+		Assess("the token stops authenticating once the Secret is deleted", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			sec := getSecret(ctx, t, "binding")
+			if sec == nil {
+				return ctx
+			}
+			_, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{
+				BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: sec.Name, UID: sec.UID}}, apiAudience(ctx, t))
+			if vt == nil {
+				return ctx
+			}
+			if st, err := steps.ReviewToken(ctx, steps.ClusterFrom(ctx), vt.Raw); err != nil || !st.Authenticated {
+				t.Errorf("before the deletion: %v %+v, want authenticated", err, st)
+				return ctx
+			}
+			deleted := time.Now()
+			if err := steps.Clientset(ctx, t).CoreV1().Secrets(steps.Namespace(ctx)).Delete(ctx, "binding", metav1.DeleteOptions{}); err != nil {
+				t.Errorf("delete Secret: %v", err)
+				return ctx
+			}
+			expectInvalidWithin(ctx, t, vt, deleted, "Secret deletion")
+			return ctx
+		}).Feature()
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func createSecret(name string) features.Func {
+	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		t.Helper()
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: map[string]string{"k": "v"}}
+		if _, err := steps.Clientset(ctx, t).CoreV1().Secrets(steps.Namespace(ctx)).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create Secret %s: %v", name, err)
+		}
+		return ctx
+	}
+}
+
+func getSecret(ctx context.Context, t *testing.T, name string) *corev1.Secret {
+	t.Helper()
+	s, err := steps.Clientset(ctx, t).CoreV1().Secrets(steps.Namespace(ctx)).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Errorf("get Secret %s: %v", name, err)
+		return nil
+	}
+	return s
+}
+
+// requestVerified requests a token and verifies it for audience; on
+// failure it reports and returns nils.
+func requestVerified(ctx context.Context, t *testing.T, sa string, spec authenticationv1.TokenRequestSpec, audience string) (*steps.TokenResult, *steps.VerifiedToken) {
+	t.Helper()
+	c := steps.ClusterFrom(ctx)
+	tr, err := steps.RequestToken(ctx, c, steps.Namespace(ctx), sa, spec)
+	if err != nil {
+		t.Error(err)
+		return nil, nil
+	}
+	vt, err := steps.VerifyToken(ctx, c, tr.Request.Status.Token, audience)
+	if err != nil {
+		t.Errorf("TokenRequest's token: %v", err)
+		return nil, nil
+	}
+	t.Logf("TokenRequest gave %s: %s", vt.Fingerprint, vt.Claims.Summary())
+	return tr, vt
+}
+
+// expectExpirationTimestamp: the response's status.expirationTimestamp is
+// the token's exp (outside the 3607 s extension).
+func expectExpirationTimestamp(t *testing.T, tr *steps.TokenResult, vt *steps.VerifiedToken) {
+	t.Helper()
+	if got, want := tr.Request.Status.ExpirationTimestamp.Time, vt.Claims.ExpiresAt.Time; !got.Equal(want) {
+		t.Errorf("status.expirationTimestamp = %v, want the token's exp %v", got, want)
+	}
+}
+
+func expectLifetime(ctx context.Context, t *testing.T, seconds *int64, want time.Duration) {
+	t.Helper()
+	tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{Audiences: []string{"kic-test"}, ExpirationSeconds: seconds}, "kic-test")
+	if vt == nil {
+		return
+	}
+	if got := vt.Claims.ExpiresAt.Sub(vt.Claims.IssuedAt.Time); got != want {
+		t.Errorf("exp - iat = %s, want %s", got, want)
+	}
+	if got := time.Duration(*tr.Request.Spec.ExpirationSeconds) * time.Second; got != want {
+		t.Errorf("spec.expirationSeconds = %s, want %s", got, want)
+	}
+	expectExpirationTimestamp(t, tr, vt)
+}
+
+func expectAuthenticated(key tokenKey, want bool) features.Func {
+	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		if key == "" {
+			key = "sa-token"
+		}
+		vt := tokenFrom(ctx, t, key)
+		if vt == nil {
+			return ctx
+		}
+		st, err := steps.ReviewToken(ctx, steps.ClusterFrom(ctx), vt.Raw)
+		if err != nil {
+			t.Error(err)
+		} else if st.Authenticated != want {
+			t.Errorf("TokenReview of %s: authenticated %v (error %q), want %v", vt.Fingerprint, st.Authenticated, st.Error, want)
+		}
+		return ctx
+	}
+}
+
+// expectInvalidWithin waits until TokenReview rejects the token, reports
+// the delay since the deletion and fails past invalidationBound.
+func expectInvalidWithin(ctx context.Context, t *testing.T, vt *steps.VerifiedToken, deleted time.Time, what string) {
+	t.Helper()
+	c := steps.ClusterFrom(ctx)
+	err := wait.For(ctx, fmt.Sprintf("token %s to stop authenticating after the %s", vt.Fingerprint, what), wait.Options{Timeout: 2 * time.Minute, Interval: 500 * time.Millisecond},
+		func(ctx context.Context) (bool, string, error) {
+			st, err := steps.ReviewToken(ctx, c, vt.Raw)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return !st.Authenticated, fmt.Sprintf("authenticated %v", st.Authenticated), nil
+		})
+	delay := time.Since(deleted)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	t.Logf("INVALIDATION after %s: token %s rejected %.1f s after the deletion (bound %s)", what, vt.Fingerprint, delay.Seconds(), invalidationBound)
+	if delay > invalidationBound {
+		t.Errorf("the token still authenticated %.1f s after the %s, past the %s bound (10 s authentication cache)", delay.Seconds(), what, invalidationBound)
+	}
+}
+
+// expectStillInvalid checks, over more than the authentication cache's
+// lifetime, that the token never authenticates again.
+func expectStillInvalid(ctx context.Context, t *testing.T, vt *steps.VerifiedToken) {
+	t.Helper()
+	c := steps.ClusterFrom(ctx)
+	deadline := time.Now().Add(12 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := steps.ReviewToken(ctx, c, vt.Raw)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if st.Authenticated {
+			t.Errorf("token %s authenticates again as %q", vt.Fingerprint, st.User.Username)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Error(ctx.Err())
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// Rotation bounds (kubernetes-behaviour.md section 4): the kubelet renews a
+// token older than 80 % of its lifetime (less 0-9 s of jitter), at the next
+// pod sync (every 60-90 s), and always before it expires.
+const (
+	rotationLifetime = 600 * time.Second
+	rotationEarliest = 470 * time.Second
+)
+
+type watchKey struct{}
+
+// rotation: seed 000 and 001 ("kubelet 会在令牌的存在时间超过其 TTL 的 80% 或
+// 令牌超过 24 小时后主动轮转令牌"), seed 003 (subPath mounts receive no
+// updates): a 600 s token is replaced in the file no earlier than 470 s
+// after its iat and before its exp; the probe reads the file every 250 ms
+// while the kubelet swaps it, and no read is ever empty, failed or mixed
+// (exactly two contents, from two ..<timestamp> directories); the old token
+// still authenticates until its exp; a subPath mount of the same token keeps
+// the old one.
+func rotation() features.Feature {
+	const (
+		pod  = "rotating"
+		path = "/var/run/rot/token"
+		sub  = "/var/run/sub/token"
+		aud  = "kic-rotation"
+	)
+	b := steps.ProbePod(pod).ProjectedToken("rot", "/var/run/rot", "token", aud, int64(rotationLifetime/time.Second)).Mount(0, "rot", sub, "token")
+	return features.New("a 600 s token is rotated after 80 % of its life, atomically; subPath keeps the old one").
+		WithLabel("area", "tokens").WithLabel("source", "seed000").WithLabel("speed", "slow").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreatePod(b)).
+		Setup(steps.WaitPodServing(pod)).
+		Setup(readVerifiedToken("first", pod, path, aud)).
+		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			first := tokenFrom(ctx, t, "first")
+			cs := steps.Clientset(ctx, t)
+			ns := steps.Namespace(ctx)
+			if err := probe.StartWatch(ctx, cs, ns, pod, path, 250*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			iat := first.Claims.IssuedAt.Time
+			deadline := time.Until(iat.Add(rotationLifetime + 30*time.Second))
+			var last *probe.Watch
+			err := wait.For(ctx, "the kubelet to replace the token", wait.Options{Timeout: deadline, Interval: 5 * time.Second, Due: "due 470-570 s after iat"},
+				func(ctx context.Context) (bool, string, error) {
+					w, err := probe.Watched(ctx, cs, ns, pod, path)
+					if err != nil {
+						return false, err.Error(), nil
+					}
+					last = w
+					return len(w.Generations) >= 2, fmt.Sprintf("%d generations, %d reads, %.0f s after iat", len(w.Generations), w.Reads, time.Since(iat).Seconds()), nil
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Keep watching a little, so that a read after the swap shows any
+			// flip back.
+			time.Sleep(2 * time.Second)
+			if w, err := probe.Watched(ctx, cs, ns, pod, path); err == nil {
+				last = w
+			}
+			return context.WithValue(ctx, watchKey{}, last)
+		}).
+		Assess("replaced no earlier than 470 s after iat and before exp", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			first, w := tokenFrom(ctx, t, "first"), watchFrom(ctx, t)
+			if first == nil || w == nil {
+				return ctx
+			}
+			iat, exp := first.Claims.IssuedAt.Time, first.Claims.ExpiresAt.Time
+			replaced := w.Generations[1].FirstSeen
+			delay := replaced.Sub(iat)
+			t.Logf("ROTATION iat=%d replaced=%d delay=%.1fs before-exp=%.1fs lifetime=%ds", iat.Unix(), replaced.Unix(), delay.Seconds(), exp.Sub(replaced).Seconds(), int64(rotationLifetime/time.Second))
+			if delay < rotationEarliest {
+				t.Errorf("replaced %.1f s after iat: earlier than 80 %% of the lifetime less jitter (%s)", delay.Seconds(), rotationEarliest)
+			}
+			if !replaced.Before(exp) {
+				t.Errorf("replaced at %v, not before the old token's exp %v", replaced, exp)
+			}
+			return ctx
+		}).
+		Assess("the new token verifies and was issued at rotation time", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			first, w := tokenFrom(ctx, t, "first"), watchFrom(ctx, t)
+			if first == nil || w == nil {
+				return ctx
+			}
+			next, err := steps.VerifyToken(ctx, steps.ClusterFrom(ctx), string(w.Generations[1].Content), aud)
+			if err != nil {
+				t.Errorf("the replacement token: %v", err)
+				return ctx
+			}
+			if d := next.Claims.IssuedAt.Sub(first.Claims.IssuedAt.Time); d < rotationEarliest {
+				t.Errorf("new iat is %.0f s after the old one, want at least %s", d.Seconds(), rotationEarliest)
+			}
+			if next.Claims.ID == first.Claims.ID {
+				t.Error("the replacement has the old token's jti")
+			}
+			return ctx
+		}).
+		Assess("the swap is atomic: two contents from two directories, no empty or failed read", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			first, w := tokenFrom(ctx, t, "first"), watchFrom(ctx, t)
+			if first == nil || w == nil {
+				return ctx
+			}
+			t.Logf("watch: %d reads, %d errors, %d empty, %d generations", w.Reads, w.Errors, w.Empty, len(w.Generations))
+			if w.Errors != 0 || w.Empty != 0 {
+				t.Errorf("%d failed and %d empty reads during the swap (first errors %q)", w.Errors, w.Empty, w.FirstErrors)
+			}
+			if len(w.Generations) != 2 {
+				t.Errorf("%d distinct contents, want exactly 2 (a partial or mixed read is a third)", len(w.Generations))
+				return ctx
+			}
+			g0, g1 := w.Generations[0], w.Generations[1]
+			if g0.SHA256 != sha(first.Raw) {
+				t.Error("the first content watched is not the token read before")
+			}
+			if g0.Dir == "" || g1.Dir == "" || g0.Dir == g1.Dir || g0.Inode == g1.Inode {
+				t.Errorf("generations in directories %q and %q (inodes %d, %d): want two distinct ..<timestamp> directories", g0.Dir, g1.Dir, g0.Inode, g1.Inode)
+			}
+			return ctx
+		}).
+		Assess("the old token still authenticates until its exp", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			first := tokenFrom(ctx, t, "first")
+			if first == nil {
+				return ctx
+			}
+			if time.Now().After(first.Claims.ExpiresAt.Time) {
+				t.Skip("the old token has expired already")
+			}
+			st, err := steps.ReviewToken(ctx, steps.ClusterFrom(ctx), first.Raw, aud)
+			if err != nil || !st.Authenticated {
+				t.Errorf("TokenReview of the old token before its exp: %v, %+v; want authenticated", err, st)
+			}
+			return ctx
+		}).
+		Assess("a subPath mount of the token keeps the old token", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			first := tokenFrom(ctx, t, "first")
+			if first == nil {
+				return ctx
+			}
+			f := steps.ReadFile(ctx, t, steps.Clientset(ctx, t), pod, sub)
+			if f.SHA256 != sha(first.Raw) {
+				t.Errorf("subPath %s now holds %s, want the old token %s: a subPath mount receives no updates", sub, token.Fingerprint(string(f.Content)), first.Fingerprint)
+			}
+			return ctx
+		}).Feature()
+}
+
+func watchFrom(ctx context.Context, t *testing.T) *probe.Watch {
+	t.Helper()
+	w, _ := ctx.Value(watchKey{}).(*probe.Watch)
+	if w == nil || len(w.Generations) < 2 {
+		t.Errorf("no rotation was watched (setup records it)")
+		return nil
+	}
+	return w
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

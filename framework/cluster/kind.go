@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -47,6 +48,12 @@ type Options struct {
 	ArtifactsDir string
 	// Logf reports progress (nil = stdout).
 	Logf func(format string, args ...any)
+	// Own, when set, makes the cluster the run's alone: its name ends with
+	// this suffix (the run ID), so no other run and no --reuse-cluster ever
+	// picks it up. Disruptive features get such clusters.
+	Own string
+	// RunID is the run that takes the cluster (lock and owner record).
+	RunID string
 }
 
 // Kind is a kind cluster made from a profile.
@@ -60,6 +67,7 @@ type Kind struct {
 
 	opts     Options
 	provider *kindcluster.Provider
+	lock     *os.File
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -111,6 +119,10 @@ func Prepare(ctx context.Context, o Options) (*Kind, error) {
 		return nil, fmt.Errorf("node image %s is not present: run `make node-image KUBERNETES_VERSION=%s` first", image, o.Profile.KubernetesVersion)
 	}
 	name := Name(o.Profile, rendered, id)
+	if o.Own != "" {
+		name += "-" + o.Own
+		o.Reuse = false
+	}
 	if o.StateDir == "" {
 		o.StateDir = "_build/clusters"
 	}
@@ -145,6 +157,9 @@ func (k *Kind) Create(ctx context.Context) error {
 	o := &k.opts
 	if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
 		return fmt.Errorf("cluster state directory: %w", err)
+	}
+	if err := k.takeLock(); err != nil {
+		return err
 	}
 	exists, err := k.exists()
 	if err != nil {
@@ -197,10 +212,12 @@ func (k *Kind) Create(ctx context.Context) error {
 		}
 		return fmt.Errorf("create %s: %w", k.Name, ctx.Err())
 	}
-	k.Created = true
 	if err != nil {
+		// Not marked Created: but the half-made nodes are this run's (it
+		// holds the lock), so failed removes them.
 		return k.failed(fmt.Errorf("kind create %s: %w", k.Name, err))
 	}
+	k.Created = true
 	o.logf("cluster: kind create returned after %s", time.Since(start).Round(100*time.Millisecond))
 	if err := WaitUsable(ctx, k.Kubeconfig, ReadyTimeout); err != nil {
 		if ctx.Err() != nil {
@@ -282,6 +299,45 @@ func (k *Kind) Destroy() error {
 		return fmt.Errorf("remove kubeconfig %s: %w", k.Kubeconfig, err)
 	}
 	return nil
+}
+
+// takeLock makes the run the cluster name's only user until Unlock (or the
+// process ends: the kernel drops the lock). A second run of the same profile
+// fails here, naming the run that holds it, instead of deleting or
+// re-creating a cluster in use.
+func (k *Kind) takeLock() error {
+	if k.lock != nil {
+		return nil
+	}
+	path := filepath.Join(k.opts.StateDir, k.Name+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("lock file %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		return fmt.Errorf("kind cluster %s is in use by another run (%s): wait for it to end, or use another profile", k.Name, strings.TrimSpace(string(holder)))
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return fmt.Errorf("lock file %s: %w", path, err)
+	}
+	if _, err := fmt.Fprintf(f, "run %s, pid %d, since %s", k.opts.RunID, os.Getpid(), time.Now().UTC().Format(time.RFC3339)); err != nil {
+		f.Close()
+		return fmt.Errorf("lock file %s: %w", path, err)
+	}
+	k.lock = f
+	return nil
+}
+
+// Unlock releases the cluster name for other runs.
+func (k *Kind) Unlock() {
+	if k.lock == nil {
+		return
+	}
+	k.lock.Close()
+	k.lock = nil
 }
 
 // CleanAll removes every kind cluster whose name has the suite prefix, and

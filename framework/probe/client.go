@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/kubernetes"
@@ -54,10 +55,37 @@ func Healthy(ctx context.Context, c kubernetes.Interface, namespace, pod string)
 	return nil
 }
 
+// StartWatch makes the probe in namespace/pod read path every interval and
+// record each read (POST /watch); it asks once. Watched returns the record.
+func StartWatch(ctx context.Context, c kubernetes.Interface, namespace, pod, path string, interval time.Duration) error {
+	req := proxyVerb(c, "POST", namespace, pod).Suffix("watch").Param("path", path).Param("interval", interval.String())
+	if _, err := get(ctx, req); err != nil {
+		return fmt.Errorf("probe %s/%s: POST /watch %s: %w", namespace, pod, path, err)
+	}
+	return nil
+}
+
+// Watched returns what the probe's watcher of path has seen so far.
+func Watched(ctx context.Context, c kubernetes.Interface, namespace, pod, path string) (*Watch, error) {
+	body, err := get(ctx, proxy(c, namespace, pod).Suffix("watch").Param("path", path))
+	if err != nil {
+		return nil, fmt.Errorf("probe %s/%s: GET /watch %s: %w", namespace, pod, path, err)
+	}
+	var w Watch
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, fmt.Errorf("probe %s/%s: decoding /watch answer: %w", namespace, pod, err)
+	}
+	return &w, nil
+}
+
 // proxy starts a GET through the API server's proxy to the probe's port:
 // /api/v1/namespaces/<namespace>/pods/http:<pod>:<Port>/proxy/...
 func proxy(c kubernetes.Interface, namespace, pod string) *rest.Request {
-	return c.CoreV1().RESTClient().Get().
+	return proxyVerb(c, "GET", namespace, pod)
+}
+
+func proxyVerb(c kubernetes.Interface, verb, namespace, pod string) *rest.Request {
+	return c.CoreV1().RESTClient().Verb(verb).
 		Namespace(namespace).
 		Resource("pods").
 		SubResource("proxy").

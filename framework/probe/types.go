@@ -30,3 +30,10 @@ type FileReport = server.FileReport
 
 // DirEntry is one entry of a directory in a FileReport, seen through Lstat.
 type DirEntry = server.DirEntry
+
+// Watch is the probe's record of every read of one path while it watched
+// it, grouped into generations of distinct content.
+type Watch = server.Watch
+
+// Generation is one content a watched path had.
+type Generation = server.Generation

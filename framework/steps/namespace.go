@@ -43,7 +43,7 @@ func CreateNamespace() features.Func {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs := Clientset(t, cfg)
+		cs := Clientset(ctx, t)
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 			GenerateName: "kic-" + s.RunID + "-",
 			Labels:       map[string]string{LabelSuite: "true", LabelRun: s.RunID, "kube-identity-conformance.io/test": labelValue(t.Name())},
@@ -127,4 +127,19 @@ func labelValue(s string) string {
 		s = s[:63]
 	}
 	return strings.Trim(s, "-_.")
+}
+
+// waitGone waits until get returns NotFound.
+func waitGone(ctx context.Context, what string, get func(context.Context) error) error {
+	return wait.For(ctx, what, wait.Options{Timeout: 2 * time.Minute, Interval: 500 * time.Millisecond},
+		func(ctx context.Context) (bool, string, error) {
+			err := get(ctx)
+			switch {
+			case apierrors.IsNotFound(err):
+				return true, "gone", nil
+			case err != nil:
+				return false, err.Error(), nil
+			}
+			return false, "still present", nil
+		})
 }

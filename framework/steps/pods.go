@@ -59,7 +59,7 @@ func DeployFixture(name string) features.Func {
 func WaitPodServing(name string) features.Func {
 	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 		t.Helper()
-		cs := Clientset(t, cfg)
+		cs := Clientset(ctx, t)
 		if err := waitPodServing(ctx, cs, Namespace(ctx), name, PodStartTimeout); err != nil {
 			t.Fatal(err)
 		}

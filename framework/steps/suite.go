@@ -7,10 +7,12 @@ package steps
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"k8s.io/client-go/rest"
 )
 
 // Labels put on everything the suite creates, so that leftovers can be found.
@@ -46,16 +48,72 @@ func SuiteFrom(ctx context.Context) (Suite, error) {
 	return s, nil
 }
 
-// Clientset returns a client-go clientset for the cluster under test.
-func Clientset(t *testing.T, cfg *envconf.Config) kubernetes.Interface {
+// Cluster is the cluster a feature runs on, as the runtime made or found it.
+// One Cluster exists per cluster of the run; its clients are built once and
+// shared by every feature on it (client-go clientsets are safe for
+// concurrent use). Nothing in it is written after the runtime hands it out,
+// except through its atomic fields.
+type Cluster struct {
+	// Name is the kind cluster's name, or "existing" for --kubeconfig.
+	Name string
+	// Profile is the kind profile it was made from; empty for an existing cluster.
+	Profile string
+	// Kubeconfig is the file its clients were built from.
+	Kubeconfig string
+	// Issuer is the service-account issuer the cluster was configured with
+	// (the profile's flag, or kubeadm's default); empty when the suite cannot
+	// know it (an existing cluster).
+	Issuer string
+	// REST and Clientset reach its API server.
+	REST      *rest.Config
+	Clientset kubernetes.Interface
+
+	// failed is set when a feature on this cluster failed (logs are exported).
+	failed atomic.Bool
+	// facts memoises what was detected on the cluster (name -> *fact).
+	facts sync.Map
+}
+
+type fact struct {
+	once  sync.Once
+	value string
+	err   error
+}
+
+// Fact returns what detect finds on the cluster, detecting it once per
+// cluster however many features ask.
+func (c *Cluster) Fact(name string, detect func() (string, error)) (string, error) {
+	f, _ := c.facts.LoadOrStore(name, &fact{})
+	e := f.(*fact)
+	e.once.Do(func() { e.value, e.err = detect() })
+	return e.value, e.err
+}
+
+// MarkFailed records that a feature on the cluster failed.
+func (c *Cluster) MarkFailed() { c.failed.Store(true) }
+
+// Failed reports whether a feature on the cluster failed.
+func (c *Cluster) Failed() bool { return c.failed.Load() }
+
+type clusterKey struct{}
+
+// WithCluster returns ctx carrying the cluster features run on.
+func WithCluster(ctx context.Context, c *Cluster) context.Context {
+	return context.WithValue(ctx, clusterKey{}, c)
+}
+
+// ClusterFrom returns the cluster of ctx, or nil outside a feature.
+func ClusterFrom(ctx context.Context) *Cluster {
+	c, _ := ctx.Value(clusterKey{}).(*Cluster)
+	return c
+}
+
+// Clientset returns the clientset of the feature's cluster.
+func Clientset(ctx context.Context, t *testing.T) kubernetes.Interface {
 	t.Helper()
-	c, err := cfg.NewClient()
-	if err != nil {
-		t.Fatalf("client for the cluster under test: %v", err)
+	c := ClusterFrom(ctx)
+	if c == nil || c.Clientset == nil {
+		t.Fatal("no cluster in the context: features run through the runtime (framework/runtime)")
 	}
-	cs, err := kubernetes.NewForConfig(c.RESTConfig())
-	if err != nil {
-		t.Fatalf("clientset for the cluster under test: %v", err)
-	}
-	return cs
+	return c.Clientset
 }

@@ -56,14 +56,18 @@ func NewVerifier(iss *Issuer) *Verifier {
 // The signing key is the one JWKS entry whose kid equals the token's "kid"
 // header; see the package documentation for the checks made on it.
 //
-// When audiences are given, every one of them must be listed in the token's
-// "aud" (jwt.WithAllAudiences), not just one: a test asking for a token
-// bound to several audiences must see all of them. With no audiences, "aud" is
-// not checked.
+// At least one audience must be given, and every one of them must be listed
+// in the token's "aud" (jwt.WithAllAudiences), not just one: a test asking
+// for a token bound to several audiences must see all of them. A call with
+// no audience is an error, never a silently skipped check: a relying party
+// always knows the audience it is.
 func (v *Verifier) Verify(raw string, audience ...string) (*Claims, error) {
 	if v.Issuer == "" {
 		// jwt.WithIssuer("") would silently skip the issuer check.
 		return nil, fmt.Errorf("verify token %s: verifier has no issuer", Fingerprint(raw))
+	}
+	if len(audience) == 0 {
+		return nil, fmt.Errorf("verify token %s: no audience given: a relying party checks the audience it is", Fingerprint(raw))
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(Algorithms),
@@ -75,9 +79,7 @@ func (v *Verifier) Verify(raw string, audience ...string) (*Claims, error) {
 	if v.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(v.Now))
 	}
-	if len(audience) > 0 {
-		opts = append(opts, jwt.WithAllAudiences(audience...))
-	}
+	opts = append(opts, jwt.WithAllAudiences(audience...))
 
 	claims := &Claims{}
 	tok, err := jwt.NewParser(opts...).ParseWithClaims(raw, claims, v.keyFor)

@@ -263,7 +263,11 @@ func TestVerifyRejects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := tc.token(t)
-			got, err := f.verifier().Verify(raw, tc.audiences...)
+			aud := tc.audiences
+			if len(aud) == 0 {
+				aud = []string{testAudience}
+			}
+			got, err := f.verifier().Verify(raw, aud...)
 			if err == nil {
 				t.Fatalf("Verify accepted the token: %s", got.Summary())
 			}
@@ -295,20 +299,25 @@ func TestVerifyAudiences(t *testing.T) {
 		tokenAud  jwt.ClaimStrings
 		audiences []string
 		wantErr   error
+		wantMsg   string
 	}{
-		{name: "no audience requested", tokenAud: jwt.ClaimStrings{a, b}},
+		{name: "no audience requested is refused", tokenAud: jwt.ClaimStrings{a, b}, wantMsg: "no audience given"},
 		{name: "one of two", tokenAud: jwt.ClaimStrings{a, b}, audiences: []string{b}},
 		{name: "both of two", tokenAud: jwt.ClaimStrings{a, b}, audiences: []string{a, b}},
 		{name: "all must be present", tokenAud: jwt.ClaimStrings{a, b}, audiences: []string{a, c}, wantErr: jwt.ErrTokenInvalidAudience},
 		{name: "none present", tokenAud: jwt.ClaimStrings{a, b}, audiences: []string{c}, wantErr: jwt.ErrTokenInvalidAudience},
 		{name: "token without aud", audiences: []string{a}, wantErr: jwt.ErrTokenRequiredClaimMissing},
-		{name: "token without aud, none requested"},
+		{name: "token without aud, none requested", wantMsg: "no audience given"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := mint(t, f.es256, f.es256.kid, claimsWith(func(c *Claims) { c.Audience = tc.tokenAud }))
 			_, err := f.verifier().Verify(raw, tc.audiences...)
 			switch {
+			case tc.wantMsg != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Errorf("Verify(aud %q) = %v, want an error containing %q", tc.audiences, err, tc.wantMsg)
+				}
 			case tc.wantErr == nil && err != nil:
 				t.Errorf("Verify(aud %q) = %v, want success", tc.audiences, err)
 			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
@@ -356,7 +365,7 @@ func TestVerifyLeeway(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := mint(t, f.rsa, f.rsa.kid, claimsWith(tc.mutate))
-			_, err := f.verifier().Verify(raw)
+			_, err := f.verifier().Verify(raw, testAudience)
 			switch {
 			case tc.wantErr == nil && err != nil:
 				t.Errorf("Verify = %v, want success", err)

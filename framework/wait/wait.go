@@ -16,6 +16,24 @@ type Check func(ctx context.Context) (done bool, seen string, err error)
 type Options struct {
 	Timeout  time.Duration
 	Interval time.Duration
+	// Due says when the awaited state is expected, for progress lines
+	// (for example "due 471-570 s").
+	Due string
+}
+
+// ReportEvery is how often a long wait reports its progress.
+const ReportEvery = 30 * time.Second
+
+// reportEvery is ReportEvery; unit tests shorten it.
+var reportEvery = ReportEvery
+
+type reporterKey struct{}
+
+// WithReporter returns ctx in which every wait longer than ReportEvery
+// reports, at most every ReportEvery, what it waits for, when it is due,
+// its deadline, the time so far and what it last saw.
+func WithReporter(ctx context.Context, report func(line string)) context.Context {
+	return context.WithValue(ctx, reporterKey{}, report)
 }
 
 // For polls check until it reports done, the timeout expires or ctx ends.
@@ -35,6 +53,8 @@ func For(ctx context.Context, what string, o Options, check Check) error {
 	defer ticker.Stop()
 	start := time.Now()
 	last := "nothing yet"
+	report, _ := parent.Value(reporterKey{}).(func(string))
+	lastReport := start
 	for {
 		done, seen, err := check(ctx)
 		if seen != "" {
@@ -45,6 +65,15 @@ func For(ctx context.Context, what string, o Options, check Check) error {
 		}
 		if done {
 			return nil
+		}
+		if report != nil && time.Since(lastReport) >= reportEvery {
+			lastReport = time.Now()
+			due := ""
+			if o.Due != "" {
+				due = ": " + o.Due
+			}
+			report(fmt.Sprintf("waiting for %s%s, %s elapsed, deadline %s; last seen: %s",
+				what, due, time.Since(start).Round(time.Second), o.Timeout.Round(time.Second), last))
 		}
 		select {
 		case <-ctx.Done():

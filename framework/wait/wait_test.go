@@ -49,3 +49,32 @@ func TestForSaysWhenStoppedRatherThanTimedOut(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestForReportsLongWaits(t *testing.T) {
+	reportEvery = 20 * time.Millisecond
+	defer func() { reportEvery = ReportEvery }()
+	var lines []string
+	ctx := WithReporter(context.Background(), func(l string) { lines = append(lines, l) })
+	err := For(ctx, "the token to rotate", Options{Timeout: time.Minute, Interval: 5 * time.Millisecond, Due: "due 471-570 s"},
+		func(context.Context) (bool, string, error) { return len(lines) == 2, "one generation", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "waiting for the token to rotate: due 471-570 s, "
+	for _, l := range lines {
+		if !strings.HasPrefix(l, want) || !strings.Contains(l, "deadline 1m0s; last seen: one generation") {
+			t.Errorf("report %q, want it to start %q and name the deadline and what was seen", l, want)
+		}
+	}
+}
+
+func TestForDoesNotReportShortWaits(t *testing.T) {
+	var lines []string
+	ctx := WithReporter(context.Background(), func(l string) { lines = append(lines, l) })
+	n := 0
+	_ = For(ctx, "x", Options{Timeout: time.Second, Interval: time.Millisecond},
+		func(context.Context) (bool, string, error) { n++; return n == 5, "", nil })
+	if len(lines) != 0 {
+		t.Errorf("a short wait reported %q", lines)
+	}
+}

@@ -14,3 +14,10 @@ func owner(fi fs.FileInfo) (uid, gid uint32) {
 	}
 	return 0, 0
 }
+
+func inode(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}

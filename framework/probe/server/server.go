@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -22,6 +23,8 @@ const mountInfoPath = "/proc/self/mountinfo"
 //
 //	GET /healthz                  200 "ok"
 //	GET /files?path=/a&path=/b    200 JSON Report, one FileReport per path
+//	POST /watch?path=/a&interval=250ms   start reading /a every interval; 200 JSON Watch
+//	GET /watch?path=/a            200 JSON Watch: every read since, by generation
 //
 // /files answers 400 only when no path is given; a problem with one path is
 // reported in that path's FileReport.Error.
@@ -33,12 +36,15 @@ func NewHandler() http.Handler {
 // tests can supply their own.
 func newHandler(mountInfo string) http.Handler {
 	h := &handler{mountInfo: mountInfo}
+	ws := &watches{paths: map[string]*watcher{}, ctx: context.Background()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("GET /files", h.files)
+	mux.HandleFunc("POST /watch", ws.start)
+	mux.HandleFunc("GET /watch", ws.get)
 	return mux
 }
 
@@ -93,8 +99,11 @@ func podName() string {
 	return name
 }
 
-// inspect looks at one path: Lstat for the path itself, Stat for its final
-// target, and the content or the entries of that target.
+// inspect looks at one path: Lstat for the path itself, then one open of
+// its final target, whose descriptor gives the metadata (fstat), the content
+// and the file it really is (/proc/self/fd), so that one report never mixes
+// two generations of a file the kubelet swaps underneath. A target that
+// cannot be opened (permission denied) is still described through Stat.
 func inspect(path string) FileReport {
 	fr := FileReport{Path: path}
 	if !filepath.IsAbs(path) {
@@ -120,22 +129,42 @@ func inspect(path string) FileReport {
 		}
 	}
 
-	fi, err := os.Stat(path)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
+	f, openErr := os.Open(path)
+	var fi fs.FileInfo
+	if openErr == nil {
+		defer f.Close()
+		fi, err = f.Stat()
+		if err != nil {
 			fr.addError(err)
+			return fr
 		}
-		return fr
+		if resolved, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil {
+			fr.Resolved = resolved
+			fr.Generation = generationOf(resolved)
+		}
+	} else {
+		if errors.Is(openErr, fs.ErrNotExist) {
+			return fr // dangling symlink
+		}
+		fr.addError(openErr)
+		if fi, err = os.Stat(path); err != nil {
+			return fr
+		}
 	}
 	fr.Exists = true
 	fr.IsDir = fi.IsDir()
 	fr.Mode = formatMode(fi.Mode())
 	fr.UID, fr.GID = owner(fi)
 	fr.Size = fi.Size()
+	fr.Inode = inode(fi)
+	fr.MTime = fi.ModTime().UTC()
+	if openErr != nil {
+		return fr
+	}
 
 	switch {
 	case fi.Mode().IsRegular():
-		if err := fr.readContent(path); err != nil {
+		if err := fr.readContent(f); err != nil {
 			fr.addError(err)
 		}
 	case fi.IsDir():
@@ -146,14 +175,20 @@ func inspect(path string) FileReport {
 	return fr
 }
 
-// readContent keeps the first ContentLimit bytes and hashes the whole file.
-func (fr *FileReport) readContent(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+// generationOf returns the atomic-writer directory ("..<timestamp>") in a
+// resolved path, or "".
+func generationOf(resolved string) string {
+	for _, el := range strings.Split(resolved, "/") {
+		if strings.HasPrefix(el, "..") && el != ".." && el != "..data" {
+			return el
+		}
 	}
-	defer f.Close()
+	return ""
+}
 
+// readContent keeps the first ContentLimit bytes of an open file and
+// hashes the whole file.
+func (fr *FileReport) readContent(f io.Reader) error {
 	h := sha256.New()
 	content, err := io.ReadAll(io.LimitReader(io.TeeReader(f, h), ContentLimit))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tree is a temporary directory laid out like the volumes the probe reports
@@ -250,11 +251,23 @@ func TestFiles(t *testing.T) {
 	// An empty directory's Entries do not survive the JSON round trip.
 	want[6].Entries = nil
 
+	// The token is read from the atomic writer's generation directory, and
+	// the report says so (one open: the descriptor's own path).
+	for _, f := range r.Files {
+		if strings.HasSuffix(f.Path, "/token") && f.Generation != "..2026_01_01_00_00_00.123" {
+			t.Errorf("token generation %q, want ..2026_01_01_00_00_00.123 (resolved %q)", f.Generation, f.Resolved)
+		}
+	}
 	for i := range want {
 		got := r.Files[i]
 		if i == 7 {
 			got = big
 		}
+		if got.Exists && (got.Inode == 0 || got.MTime.IsZero()) {
+			t.Errorf("file %s: inode %d, mtime %v: both come from the opened descriptor", got.Path, got.Inode, got.MTime)
+		}
+		// Machine-dependent facts, checked above.
+		got.Inode, got.MTime, got.Resolved, got.Generation = 0, time.Time{}, "", ""
 		if !reflect.DeepEqual(got, want[i]) {
 			t.Errorf("file %s:\n got %s\nwant %s", want[i].Path, dump(got), dump(want[i]))
 		}

@@ -99,6 +99,50 @@ type FileReport struct {
 
 	// Entries lists a directory's contents, sorted by name.
 	Entries []DirEntry `json:"entries,omitempty"`
+
+	// Inode and MTime describe the file that was opened (fstat of the one
+	// descriptor the content was read from).
+	Inode uint64    `json:"inode,omitempty"`
+	MTime time.Time `json:"mtime,omitempty"`
+	// Resolved is where the opened descriptor points (/proc/self/fd/N), read
+	// while it is open: the file the content really came from.
+	Resolved string `json:"resolved,omitempty"`
+	// Generation is the kubelet's atomic-writer directory the opened file is
+	// in ("..2026_12_01_22_00_00.123456789"), taken from Resolved; empty for
+	// a file outside such a directory.
+	Generation string `json:"generation,omitempty"`
+}
+
+// Watch is what GET /watch reports: every read the probe made of one path
+// since POST /watch started watching it, grouped into generations of
+// distinct content, in the order they were first seen.
+type Watch struct {
+	Path     string        `json:"path"`
+	Interval time.Duration `json:"interval"`
+	Started  time.Time     `json:"started"`
+	// Reads counts every read; Errors the reads that failed (open, read);
+	// Empty the reads that returned no bytes.
+	Reads, Errors, Empty int
+	// FirstErrors holds the first few errors.
+	FirstErrors []string `json:"firstErrors,omitempty"`
+	// Generations are the distinct contents seen, in order; content that
+	// comes back after another (A, B, A) is a new entry.
+	Generations []Generation `json:"generations"`
+}
+
+// Generation is one content of a watched file.
+type Generation struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// Dir is the atomic-writer directory it was read from (FileReport.Generation).
+	Dir   string `json:"dir,omitempty"`
+	Inode uint64 `json:"inode"`
+	// FirstSeen and LastSeen bound the reads that returned it.
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+	Reads     int       `json:"reads"`
+	// Content is the bytes (at most ContentLimit).
+	Content []byte `json:"content,omitempty"`
 }
 
 // DirEntry is one entry of a directory, as os.Lstat sees it (symlinks are not

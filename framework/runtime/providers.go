@@ -1,0 +1,252 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/clusters"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
+)
+
+// OwnerConfigMap, in kube-system of every kind cluster the suite creates,
+// records the run that created it.
+const OwnerConfigMap = "kube-identity-conformance-owner"
+
+// KindOptions configure the kind provider.
+type KindOptions struct {
+	RunID                  string
+	Reuse, Keep            bool
+	StateDir, ArtifactsDir string
+	// ProbeArchive is loaded into every node.
+	ProbeArchive string
+	// Interrupted reports whether the run was stopped (Ctrl-C, deadline):
+	// logs are then not exported.
+	Interrupted func() bool
+	Logf        func(string, ...any)
+}
+
+// KindProvider creates the run's kind clusters from profiles.
+type KindProvider struct {
+	o     KindOptions
+	mu    sync.Mutex
+	kinds map[*steps.Cluster]*cluster.Kind
+}
+
+// NewKindProvider returns a provider of kind clusters.
+func NewKindProvider(o KindOptions) *KindProvider {
+	return &KindProvider{o: o, kinds: map[*steps.Cluster]*cluster.Kind{}}
+}
+
+// Create makes the slot's cluster: shared clusters are reused when allowed,
+// disruptive ones are always the run's own.
+func (p *KindProvider) Create(ctx context.Context, s Slot) (*steps.Cluster, error) {
+	prof, err := clusters.Lookup(s.Profile)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	o := cluster.Options{
+		Profile: prof, Reuse: p.o.Reuse, Keep: p.o.Keep,
+		StateDir: p.o.StateDir, ArtifactsDir: p.o.ArtifactsDir,
+		Logf: p.o.Logf, RunID: p.o.RunID,
+	}
+	if s.Owner != "" {
+		o.Own = p.o.RunID
+	}
+	if _, err := os.Stat(p.o.ProbeArchive); err != nil {
+		return nil, fmt.Errorf("probe image archive %s is missing: run `make probe-image` first", p.o.ProbeArchive)
+	}
+	k, err := cluster.Prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Create(ctx); err != nil {
+		k.Unlock()
+		return nil, err
+	}
+	c, err := p.handle(ctx, k, prof)
+	if err != nil {
+		return nil, errors.Join(err, p.finish(k, c))
+	}
+	p.mu.Lock()
+	p.kinds[c] = k
+	p.mu.Unlock()
+	p.o.Logf("cluster %s (profile %s) ready in %s", k.Name, prof.Name, time.Since(start).Round(100*time.Millisecond))
+	return c, nil
+}
+
+func (p *KindProvider) handle(ctx context.Context, k *cluster.Kind, prof clusters.Profile) (*steps.Cluster, error) {
+	c := &steps.Cluster{Name: k.Name, Profile: prof.Name, Kubeconfig: k.Kubeconfig, Issuer: prof.ServiceAccountIssuer()}
+	if err := k.LoadImageArchives(p.o.ProbeArchive); err != nil {
+		return c, err
+	}
+	info, err := cluster.Reach(ctx, k.Kubeconfig, 15*time.Second)
+	if err != nil {
+		return c, err
+	}
+	if c.REST, err = cluster.RESTConfig(k.Kubeconfig); err != nil {
+		return c, err
+	}
+	shareClient(c.REST)
+	if c.Clientset, err = kubernetes.NewForConfig(c.REST); err != nil {
+		return c, fmt.Errorf("client for %s: %w", k.Name, err)
+	}
+	owner, err := recordOwner(ctx, c.Clientset, p.o.RunID, k.Created)
+	if err != nil {
+		return c, err
+	}
+	p.o.Logf("cluster %s: API server %s, Kubernetes %s, kubeconfig %s, %s", k.Name, info.Server, info.Version, k.Kubeconfig, owner)
+	return c, nil
+}
+
+// recordOwner writes (for a cluster this run created) or reads (for a
+// reused one) the run that created the cluster.
+func recordOwner(ctx context.Context, cs kubernetes.Interface, runID string, created bool) (string, error) {
+	if !created {
+		cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, OwnerConfigMap, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return "reused (no owner record)", nil
+		case err != nil:
+			return "", fmt.Errorf("read the cluster's owner record: %w", err)
+		}
+		return fmt.Sprintf("reused, created by run %s at %s", cm.Data["run"], cm.Data["created"]), nil
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: OwnerConfigMap, Namespace: "kube-system", Labels: map[string]string{steps.LabelSuite: "true", steps.LabelRun: runID}},
+		Data:       map[string]string{"run": runID, "created": time.Now().UTC().Format(time.RFC3339)},
+	}
+	if _, err := cs.CoreV1().ConfigMaps("kube-system").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("record the cluster's owner: %w", err)
+	}
+	return "created by run " + runID, nil
+}
+
+// Finish exports the cluster's logs when a feature on it failed, removes
+// the run's leftover namespaces, and deletes the cluster unless it was
+// reused or is to be kept.
+func (p *KindProvider) Finish(ctx context.Context, _ Slot, c *steps.Cluster) error {
+	p.mu.Lock()
+	k := p.kinds[c]
+	delete(p.kinds, c)
+	p.mu.Unlock()
+	if k == nil {
+		return fmt.Errorf("cluster %s is not one of this run's", c.Name)
+	}
+	var errs []error
+	if c.Clientset != nil {
+		if err := removeRunNamespaces(ctx, c, p.o.RunID, p.o.Logf); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Failed() && !p.o.Interrupted() {
+		dir := p.o.ArtifactsDir + "/cluster-" + k.Name
+		if err := k.ExportLogs(dir); err != nil {
+			errs = append(errs, err)
+		} else {
+			p.o.Logf("cluster %s: a feature failed; node logs in %s", k.Name, dir)
+		}
+	}
+	return errors.Join(append(errs, p.finish(k, c))...)
+}
+
+func (p *KindProvider) finish(k *cluster.Kind, c *steps.Cluster) error {
+	defer k.Unlock()
+	switch {
+	case p.o.Keep:
+		p.o.Logf("keeping cluster %s (--keep-cluster); kubeconfig %s; `make clean` removes it", k.Name, k.Kubeconfig)
+	case !k.Created:
+		p.o.Logf("leaving reused cluster %s in place", k.Name)
+	default:
+		if err := k.Destroy(); err != nil {
+			return err
+		}
+		p.o.Logf("removed cluster %s", k.Name)
+	}
+	return nil
+}
+
+func removeRunNamespaces(ctx context.Context, c *steps.Cluster, runID string, logf func(string, ...any)) error {
+	deleted, err := steps.DeleteRunNamespaces(ctx, c.Clientset, runID)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	if len(deleted) > 0 {
+		logf("cluster %s: removed leftover namespaces %s", c.Name, strings.Join(deleted, ", "))
+	}
+	return nil
+}
+
+// ExistingProvider hands out the one existing cluster for every slot.
+type ExistingProvider struct {
+	Kubeconfig, RunID string
+	Logf              func(string, ...any)
+
+	once    sync.Once
+	cluster *steps.Cluster
+	err     error
+	mu      sync.Mutex
+	users   int
+}
+
+// Create reaches the cluster and checks the user's rights, once.
+func (p *ExistingProvider) Create(ctx context.Context, _ Slot) (*steps.Cluster, error) {
+	p.once.Do(func() {
+		p.cluster, p.err = p.connect(ctx)
+	})
+	p.mu.Lock()
+	p.users++
+	p.mu.Unlock()
+	return p.cluster, p.err
+}
+
+func (p *ExistingProvider) connect(ctx context.Context) (*steps.Cluster, error) {
+	info, err := cluster.Reach(ctx, p.Kubeconfig, 15*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	p.Logf("mode: existing cluster (--kubeconfig=%s): API server %s, Kubernetes %s", p.Kubeconfig, info.Server, info.Version)
+	c := &steps.Cluster{Name: "existing", Kubeconfig: p.Kubeconfig}
+	if c.REST, err = cluster.RESTConfig(p.Kubeconfig); err != nil {
+		return nil, err
+	}
+	shareClient(c.REST)
+	if c.Clientset, err = kubernetes.NewForConfig(c.REST); err != nil {
+		return nil, fmt.Errorf("client for %s: %w", info.Server, err)
+	}
+	if err := cluster.CheckAccess(ctx, c.Clientset, cluster.SuiteAccess); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Finish removes the run's leftover namespaces when the last slot is done.
+func (p *ExistingProvider) Finish(ctx context.Context, _ Slot, c *steps.Cluster) error {
+	p.mu.Lock()
+	p.users--
+	last := p.users == 0
+	p.mu.Unlock()
+	if !last {
+		return nil
+	}
+	return removeRunNamespaces(ctx, c, p.RunID, p.Logf)
+}
+
+// shareClient raises client-go's client-side rate limit (5 requests/s,
+// bursts of 10): one client serves every feature running in parallel on the
+// cluster, and their polls would otherwise queue behind each other.
+func shareClient(cfg *rest.Config) {
+	cfg.QPS, cfg.Burst = 50, 100
+}

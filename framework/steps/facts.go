@@ -1,0 +1,111 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/token"
+)
+
+// TokenLifetimes is what a cluster's API server does with token lifetimes,
+// detected by asking it (no flag is readable on an existing cluster).
+type TokenLifetimes struct {
+	// Extended: a pod-bound 3607 s token for the API audiences gets a
+	// one-year exp (--service-account-extend-token-expiration).
+	Extended bool
+	// Max is the longest lifetime granted to an unbound request for 100
+	// days (--service-account-max-token-expiration); 0 when not capped.
+	Max time.Duration
+}
+
+const detectAsk = 100 * 24 * time.Hour
+
+// DetectTokenLifetimes asks the cluster, once: it creates a throw-away
+// namespace with a pod that is never scheduled (a TokenRequest may be bound
+// to it all the same), requests a 3607 s token bound to that pod, and a
+// 100-day token bound to nothing.
+func DetectTokenLifetimes(ctx context.Context, c *Cluster, runID string) (TokenLifetimes, error) {
+	var out TokenLifetimes
+	v, err := c.Fact("token-lifetimes", func() (string, error) {
+		l, err := detectTokenLifetimes(ctx, c, runID)
+		return fmt.Sprintf("%t %d", l.Extended, int64(l.Max)), err
+	})
+	if err != nil {
+		return out, err
+	}
+	var max int64
+	if _, err := fmt.Sscanf(v, "%t %d", &out.Extended, &max); err != nil {
+		return out, fmt.Errorf("token lifetimes fact %q: %w", v, err)
+	}
+	out.Max = time.Duration(max)
+	return out, nil
+}
+
+func detectTokenLifetimes(ctx context.Context, c *Cluster, runID string) (TokenLifetimes, error) {
+	var out TokenLifetimes
+	cs := c.Clientset
+	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: "kic-" + runID + "-detect-",
+		Labels:       map[string]string{LabelSuite: "true", LabelRun: runID},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		return out, fmt.Errorf("detect token lifetimes: create namespace: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), APITimeout)
+		defer cancel()
+		_ = cs.CoreV1().Namespaces().Delete(dctx, ns.Name, metav1.DeleteOptions{})
+	}()
+	if err := waitServiceAccount(ctx, cs, ns.Name, "default", ServiceAccountTimeout); err != nil {
+		return out, err
+	}
+	pod, err := cs.CoreV1().Pods(ns.Name).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "detect"},
+		Spec: corev1.PodSpec{
+			SchedulerName: "kic-never-scheduled",
+			Containers:    []corev1.Container{{Name: "c", Image: "kic.local/never-pulled"}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return out, fmt.Errorf("detect token lifetimes: create pod: %w", err)
+	}
+	bound, err := RequestToken(ctx, c, ns.Name, "default", authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: ptr(int64(3607)),
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	})
+	if err != nil {
+		return out, fmt.Errorf("detect token lifetimes: %w", err)
+	}
+	claims, err := decodeOwn(bound.Request.Status.Token)
+	if err != nil {
+		return out, err
+	}
+	out.Extended = claims.ExpiresAt.Sub(claims.IssuedAt.Time) > 3607*time.Second
+	long, err := RequestToken(ctx, c, ns.Name, "default", authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(detectAsk / time.Second))})
+	if err != nil {
+		return out, fmt.Errorf("detect token lifetimes: %w", err)
+	}
+	if got := time.Duration(*long.Request.Spec.ExpirationSeconds) * time.Second; got < detectAsk {
+		out.Max = got
+	}
+	return out, nil
+}
+
+// decodeOwn reads the claims of a token this run just received from the API
+// server over TLS: the channel, not the signature, vouches for it, and only
+// its lifetime is read (to detect a setting), never judged.
+func decodeOwn(raw string) (*token.Claims, error) {
+	c, err := token.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if c.IssuedAt == nil || c.ExpiresAt == nil {
+		return nil, fmt.Errorf("token %s from TokenRequest has no iat or exp", token.Fingerprint(raw))
+	}
+	return c, nil
+}

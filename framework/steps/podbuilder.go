@@ -1,0 +1,134 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+)
+
+// PodBuilder builds the probe pods of cases the documents do not spell out
+// as manifests (the securityContext table, the extension controls, ...).
+// The image and namespace are filled in when the pod is created.
+type PodBuilder struct{ pod corev1.Pod }
+
+// ProbePod starts a pod running the probe in one container, "probe".
+func ProbePod(name string) *PodBuilder {
+	return &PodBuilder{pod: corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			Containers:                    []corev1.Container{{Name: "probe"}},
+			TerminationGracePeriodSeconds: ptr(int64(2)),
+		},
+	}}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// ServiceAccount sets spec.serviceAccountName.
+func (b *PodBuilder) ServiceAccount(sa string) *PodBuilder {
+	b.pod.Spec.ServiceAccountName = sa
+	return b
+}
+
+// ProjectedToken adds a projected volume with one serviceAccountToken source
+// (audience "" = none, seconds 0 = the API default) mounted at dir.
+func (b *PodBuilder) ProjectedToken(volume, dir, path, audience string, seconds int64) *PodBuilder {
+	src := &corev1.ServiceAccountTokenProjection{Path: path, Audience: audience}
+	if seconds > 0 {
+		src.ExpirationSeconds = &seconds
+	}
+	return b.Projected(volume, dir, nil, corev1.VolumeProjection{ServiceAccountToken: src})
+}
+
+// Projected adds a projected volume of the given sources mounted at dir in
+// the first container.
+func (b *PodBuilder) Projected(volume, dir string, defaultMode *int32, sources ...corev1.VolumeProjection) *PodBuilder {
+	b.pod.Spec.Volumes = append(b.pod.Spec.Volumes, corev1.Volume{Name: volume, VolumeSource: corev1.VolumeSource{
+		Projected: &corev1.ProjectedVolumeSource{Sources: sources, DefaultMode: defaultMode},
+	}})
+	return b.Mount(0, volume, dir, "")
+}
+
+// Mount mounts a volume in container i at dir (subPath "" = whole volume).
+func (b *PodBuilder) Mount(i int, volume, dir, subPath string) *PodBuilder {
+	c := &b.pod.Spec.Containers[i]
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: volume, MountPath: dir, SubPath: subPath})
+	return b
+}
+
+// Container adds another probe container.
+func (b *PodBuilder) Container(name string) *PodBuilder {
+	b.pod.Spec.Containers = append(b.pod.Spec.Containers, corev1.Container{Name: name})
+	return b
+}
+
+// Edit changes the pod in any other way.
+func (b *PodBuilder) Edit(f func(*corev1.Pod)) *PodBuilder {
+	f(&b.pod)
+	return b
+}
+
+// Build returns the pod with the probe image and namespace set.
+func (b *PodBuilder) Build(image, namespace string) *corev1.Pod {
+	p := b.pod.DeepCopy()
+	p.Namespace = namespace
+	for i := range p.Spec.Containers {
+		p.Spec.Containers[i].Image = image
+		p.Spec.Containers[i].ImagePullPolicy = corev1.PullIfNotPresent
+	}
+	return p
+}
+
+// CreatePod creates the built pod in the feature's namespace.
+func CreatePod(b *PodBuilder) features.Func {
+	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		t.Helper()
+		s, err := SuiteFrom(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod := b.Build(s.ProbeImage, Namespace(ctx))
+		cctx, cancel := context.WithTimeout(ctx, APITimeout)
+		defer cancel()
+		if _, err := Clientset(ctx, t).CoreV1().Pods(pod.Namespace).Create(cctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create pod %s: %v", pod.Name, err)
+		}
+		return ctx
+	}
+}
+
+// CreateServiceAccount creates a ServiceAccount in the feature's namespace.
+func CreateServiceAccount(name string) features.Func {
+	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, APITimeout)
+		defer cancel()
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if _, err := Clientset(ctx, t).CoreV1().ServiceAccounts(Namespace(ctx)).Create(cctx, sa, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create ServiceAccount %s: %v", name, err)
+		}
+		return ctx
+	}
+}
+
+// DeletePod deletes a pod of the feature's namespace and waits until it is
+// gone.
+func DeletePod(ctx context.Context, t *testing.T, name string) error {
+	t.Helper()
+	cs := Clientset(ctx, t)
+	ns := Namespace(ctx)
+	cctx, cancel := context.WithTimeout(ctx, APITimeout)
+	defer cancel()
+	if err := cs.CoreV1().Pods(ns).Delete(cctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil {
+		return fmt.Errorf("delete pod %s/%s: %w", ns, name, err)
+	}
+	return waitGone(ctx, fmt.Sprintf("pod %s/%s to be gone", ns, name), func(ctx context.Context) error {
+		_, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+}
