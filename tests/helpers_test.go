@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/token"
 )
@@ -219,4 +220,29 @@ func expectRef(t *testing.T, what string, got *token.Ref, want token.Ref) {
 	case *got != want:
 		t.Errorf("%s = {name %q, uid %q}, want {name %q, uid %q}", what, got.Name, got.UID, want.Name, want.UID)
 	}
+}
+
+// probeFiles asks the pod's probe about one path without failing when it
+// is missing.
+func probeFiles(ctx context.Context, t *testing.T, pod, path string) (*probe.FileReport, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, steps.APITimeout)
+	defer cancel()
+	r, err := probe.Files(ctx, steps.Clientset(ctx, t), steps.Namespace(ctx), pod, path)
+	if err != nil {
+		return nil, err
+	}
+	return r.File(path)
+}
+
+// probeFileAt asks the probe listening on port in the pod about one path.
+func probeFileAt(ctx context.Context, t *testing.T, pod string, port int, path string) (*probe.FileReport, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, steps.APITimeout)
+	defer cancel()
+	r, err := probe.FilesAt(ctx, steps.Clientset(ctx, t), steps.Namespace(ctx), pod, port, path)
+	if err != nil {
+		return nil, err
+	}
+	return r.File(path)
 }

@@ -41,6 +41,8 @@ import (
 // the run from them before any test starts.
 var areas = []runtime.Area{
 	{Test: "TestServiceAccountTokens", Cases: tokenCases},
+	{Test: "TestServiceAccounts", Cases: serviceAccountCases},
+	{Test: "TestProjectedVolumes", Cases: projectedVolumeCases},
 }
 
 var (

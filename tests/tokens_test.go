@@ -33,6 +33,7 @@ func tokenCases() []runtime.Case {
 	return []runtime.Case{
 		runtime.Default(saTokenTest()),
 		runtime.Default(vaultToken()),
+		runtime.Default(unnamedVaultToken()),
 		runtime.Default(extendedDefaultToken()).Requires(extensionOn),
 		runtime.On("tokens-limits", notExtendedWhenOff()).Requires(extensionOff),
 		runtime.Default(tokenRequestBindings()),
@@ -42,6 +43,7 @@ func tokenCases() []runtime.Case {
 		runtime.Default(podDeletionInvalidates()),
 		runtime.Default(serviceAccountDeletionInvalidates()),
 		runtime.Default(secretDeletionInvalidates()),
+		runtime.Default(oidcDiscovery()),
 		runtime.Default(rotation()).Slow(10 * time.Minute),
 	}
 }
@@ -94,6 +96,21 @@ func vaultToken() features.Feature {
 			}
 			return ctx
 		}).Feature()
+}
+
+// unnamedVaultToken: seed 001, "服务帐户令牌卷投影": the same projected
+// token (vault, 7200 s), in a pod the document leaves unnamed (the test
+// names it) and that names no ServiceAccount: the token is the default
+// ServiceAccount's.
+func unnamedVaultToken() features.Feature {
+	b := features.New("the unnamed vault-token pod gets a default-ServiceAccount token for vault").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.DeployUnnamedFixture("seed001-configure-service-accounts/unnamed-vault-token.yaml", "vault-token")).
+		Setup(steps.WaitPodServing("vault-token")).
+		Setup(readVerifiedToken("vault-token", "vault-token", "/var/run/secrets/tokens/vault-token", "vault"))
+	b = assessPodToken(b, "vault-token", tokenWant{Pod: "vault-token", ServiceAccount: "default", Audience: "vault", Lifetime: 2 * time.Hour})
+	return b.Feature()
 }
 
 // reviewAudiences: TokenReview authenticates the token for its own
@@ -636,11 +653,20 @@ func rotation() features.Feature {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Keep watching a little, so that a read after the swap shows any
-			// flip back.
-			time.Sleep(2 * time.Second)
-			if w, err := probe.Watched(ctx, cs, ns, pod, path); err == nil {
-				last = w
+			// Keep watching for a few more reads, so that a flip back to the
+			// old content (or a broken read) after the swap would show.
+			seen := last.Reads
+			err = wait.For(ctx, "eight more reads after the swap", wait.Options{Timeout: 30 * time.Second, Interval: time.Second},
+				func(ctx context.Context) (bool, string, error) {
+					w, err := probe.Watched(ctx, cs, ns, pod, path)
+					if err != nil {
+						return false, err.Error(), nil
+					}
+					last = w
+					return w.Reads >= seen+8, fmt.Sprintf("%d reads", w.Reads), nil
+				})
+			if err != nil {
+				t.Fatal(err)
 			}
 			return context.WithValue(ctx, watchKey{}, last)
 		}).

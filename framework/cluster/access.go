@@ -45,6 +45,12 @@ var SuiteAccess = []Access{
 	{Verb: "get", Resource: "nodes", Why: "comparing token claims with the node"},
 	{Verb: "get", NonResourceURL: "/.well-known/openid-configuration", Why: "the service-account issuer's discovery document"},
 	{Verb: "get", NonResourceURL: "/openid/v1/jwks", Why: "the keys that verify service-account tokens"},
+	{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Why: "TokenRequest, as kubectl create token does"},
+	{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews", Why: "asking who a token authenticates as"},
+	{Verb: "create", Resource: "secrets", Why: "the documented Secrets projected into pods"},
+	{Verb: "delete", Resource: "serviceaccounts", Why: "a deleted ServiceAccount invalidates its tokens"},
+	{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "granting OIDC discovery to an anonymous relying party for one test"},
+	{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "removing that grant"},
 }
 
 // CheckAccess asks the API server (SelfSubjectAccessReview) whether the

@@ -19,12 +19,18 @@ import (
 // its FileReport (Exists, Error). Errors name the pod and wrap the cause, for
 // example the API server's answer when the pod is not running yet.
 func Files(ctx context.Context, c kubernetes.Interface, namespace, pod string, paths ...string) (*Report, error) {
+	return FilesAt(ctx, c, namespace, pod, Port, paths...)
+}
+
+// FilesAt is Files asking the probe that listens on port (a second probe in
+// the pod, started with $PROBE_PORT).
+func FilesAt(ctx context.Context, c kubernetes.Interface, namespace, pod string, port int, paths ...string) (*Report, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("probe %s/%s: no paths to ask for", namespace, pod)
 	}
 	// Pods().ProxyGet takes its query as a map, which cannot repeat "path";
 	// the request is built the same way here, with one Param per path.
-	req := proxy(c, namespace, pod).Suffix("files")
+	req := proxyVerbPort(c, "GET", namespace, pod, port).Suffix("files")
 	for _, p := range paths {
 		req = req.Param("path", p)
 	}
@@ -85,11 +91,15 @@ func proxy(c kubernetes.Interface, namespace, pod string) *rest.Request {
 }
 
 func proxyVerb(c kubernetes.Interface, verb, namespace, pod string) *rest.Request {
+	return proxyVerbPort(c, verb, namespace, pod, Port)
+}
+
+func proxyVerbPort(c kubernetes.Interface, verb, namespace, pod string, port int) *rest.Request {
 	return c.CoreV1().RESTClient().Verb(verb).
 		Namespace(namespace).
 		Resource("pods").
 		SubResource("proxy").
-		Name(utilnet.JoinSchemeNamePort("http", pod, strconv.Itoa(Port)))
+		Name(utilnet.JoinSchemeNamePort("http", pod, strconv.Itoa(port)))
 }
 
 // get runs req and returns the body. For a failure it returns the API

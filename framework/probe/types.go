@@ -15,6 +15,9 @@ import "github.com/kube-identity-conformance/kube-identity-conformance/framework
 // Port is the TCP port the probe serves HTTP on.
 const Port = server.Port
 
+// PortEnv is the environment variable that makes a probe listen elsewhere.
+const PortEnv = server.PortEnv
+
 // ContentLimit is the most file content a FileReport carries; longer files
 // are cut and marked Truncated.
 const ContentLimit = server.ContentLimit

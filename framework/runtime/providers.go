@@ -183,8 +183,13 @@ func removeRunNamespaces(ctx context.Context, c *steps.Cluster, runID string, lo
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
+	objs, err := steps.DeleteRunClusterObjects(ctx, c.Clientset, runID)
+	deleted = append(deleted, objs...)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
 	if len(deleted) > 0 {
-		logf("cluster %s: removed leftover namespaces %s", c.Name, strings.Join(deleted, ", "))
+		logf("cluster %s: removed leftovers %s", c.Name, strings.Join(deleted, ", "))
 	}
 	return nil
 }

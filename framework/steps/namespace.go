@@ -143,3 +143,20 @@ func waitGone(ctx context.Context, what string, get func(context.Context) error)
 			return false, "still present", nil
 		})
 }
+
+// DeleteRunClusterObjects removes the cluster-scoped objects a run made
+// (ClusterRoleBindings), found by the run's label like its namespaces.
+func DeleteRunClusterObjects(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error) {
+	list, err := cs.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
+	if err != nil {
+		return nil, fmt.Errorf("list the run's ClusterRoleBindings: %w", err)
+	}
+	var deleted []string
+	for _, b := range list.Items {
+		if err := cs.RbacV1().ClusterRoleBindings().Delete(ctx, b.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return deleted, fmt.Errorf("delete ClusterRoleBinding %s: %w", b.Name, err)
+		}
+		deleted = append(deleted, "clusterrolebinding/"+b.Name)
+	}
+	return deleted, nil
+}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
 )
 
 // PodBuilder builds the probe pods of cases the documents do not spell out
@@ -77,9 +80,11 @@ func (b *PodBuilder) Edit(f func(*corev1.Pod)) *PodBuilder {
 func (b *PodBuilder) Build(image, namespace string) *corev1.Pod {
 	p := b.pod.DeepCopy()
 	p.Namespace = namespace
-	for i := range p.Spec.Containers {
-		p.Spec.Containers[i].Image = image
-		p.Spec.Containers[i].ImagePullPolicy = corev1.PullIfNotPresent
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for i := range cs {
+			cs[i].Image = image
+			cs[i].ImagePullPolicy = corev1.PullIfNotPresent
+		}
 	}
 	return p
 }
@@ -131,4 +136,42 @@ func DeletePod(ctx context.Context, t *testing.T, name string) error {
 		_, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
+}
+
+// AddEphemeralContainer adds a probe as an ephemeral container (what
+// kubectl debug does) listening on port, and waits until it runs.
+func AddEphemeralContainer(ctx context.Context, t *testing.T, pod string, ec corev1.EphemeralContainer, port int) error {
+	t.Helper()
+	s, err := SuiteFrom(ctx)
+	if err != nil {
+		return err
+	}
+	cs := Clientset(ctx, t)
+	ns := Namespace(ctx)
+	p, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get pod %s/%s: %w", ns, pod, err)
+	}
+	ec.Image, ec.ImagePullPolicy = s.ProbeImage, corev1.PullIfNotPresent
+	ec.Env = append(ec.Env, corev1.EnvVar{Name: "PROBE_PORT", Value: fmt.Sprint(port)})
+	p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, ec)
+	if _, err := cs.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, pod, p, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("add ephemeral container %s to %s/%s: %w", ec.Name, ns, pod, err)
+	}
+	return wait.For(ctx, fmt.Sprintf("ephemeral container %s of %s/%s to run", ec.Name, ns, pod), wait.Options{Timeout: PodStartTimeout, Interval: time.Second},
+		func(ctx context.Context) (bool, string, error) {
+			p, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			for _, st := range p.Status.EphemeralContainerStatuses {
+				if st.Name == ec.Name {
+					if st.State.Running != nil {
+						return true, "running", nil
+					}
+					return false, fmt.Sprintf("state %+v", st.State), nil
+				}
+			}
+			return false, "no status yet", nil
+		})
 }

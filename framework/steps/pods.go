@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/klient/decoder"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
@@ -25,7 +26,15 @@ const PodStartTimeout = 2 * time.Minute
 
 // DeployFixture creates the objects of a documented example (fixtures/) in
 // the feature's namespace, with the probe image in place of the example's.
-func DeployFixture(name string) features.Func {
+func DeployFixture(name string) features.Func { return deployFixture(name) }
+
+// DeployUnnamedFixture is DeployFixture for an example the document gives
+// without a name: its object is called objectName.
+func DeployUnnamedFixture(name, objectName string) features.Func {
+	return deployFixture(name, fixtures.NameIfUnnamed(objectName))
+}
+
+func deployFixture(name string, more ...decoder.DecodeOption) features.Func {
 	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 		t.Helper()
 		s, err := SuiteFrom(ctx)
@@ -36,7 +45,7 @@ func DeployFixture(name string) features.Func {
 		if ns == "" {
 			t.Fatal("DeployFixture needs CreateNamespace first")
 		}
-		objs, err := fixtures.Load(ctx, name, fixtures.ForProbe(s.ProbeImage, ns))
+		objs, err := fixtures.Load(ctx, name, append([]decoder.DecodeOption{fixtures.ForProbe(s.ProbeImage, ns)}, more...)...)
 		if err != nil {
 			t.Fatalf("load fixture: %v", err)
 		}

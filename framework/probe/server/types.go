@@ -12,8 +12,12 @@ import (
 	"time"
 )
 
-// Port is the TCP port the probe program serves HTTP on.
+// Port is the TCP port the probe program serves HTTP on, unless $PROBE_PORT
+// (PortEnv) says otherwise.
 const Port = 8080
+
+// PortEnv names the environment variable that overrides Port.
+const PortEnv = "PROBE_PORT"
 
 // ContentLimit is the most file content a FileReport carries. Longer files
 // are cut at this size and marked Truncated; Size and SHA256 still describe

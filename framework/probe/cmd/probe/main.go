@@ -10,6 +10,9 @@
 //	sleep infinity        the same
 //	sleep 3600            serve for 3600 s, then exit 0 (also 1.5, 10m, 2h, 1d; several add up)
 //
+// $PROBE_PORT changes the port, for a second probe in the same pod (an
+// ephemeral container shares the pod's network).
+//
 // It needs only the standard library and builds with CGO_ENABLED=0.
 package main
 
@@ -37,7 +40,16 @@ const shutdownGrace = 2 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := run(ctx, os.Args[1:], fmt.Sprintf(":%d", server.Port), os.Stdout, os.Stderr)
+	port := server.Port
+	if v := os.Getenv(server.PortEnv); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			fmt.Fprintf(os.Stderr, "probe: %s=%q is not a TCP port\n", server.PortEnv, v)
+			os.Exit(2)
+		}
+		port = p
+	}
+	code := run(ctx, os.Args[1:], fmt.Sprintf(":%d", port), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

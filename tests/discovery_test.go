@@ -1,0 +1,164 @@
+package tests
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/token"
+)
+
+type publishedKey struct{}
+
+// oidcDiscovery: seed 002 ("服务账号令牌签发者 ... 发现") and seed 000 (an
+// external relying party such as Vault verifies projected tokens): the
+// issuer publishes an OIDC discovery document and its keys; a relying party
+// that knows only the issuer's address verifies a pod's token with them,
+// anonymously once system:service-account-issuer-discovery is granted to
+// system:unauthenticated.
+func oidcDiscovery() features.Feature {
+	return features.New("OIDC discovery publishes the issuer and its keys; an anonymous relying party verifies a pod's token").
+		WithLabel("area", "tokens").WithLabel("source", "seed002").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.DeployFixture("seed003-projected-volumes/sa-token-test.yaml")).
+		Setup(steps.WaitPodServing("sa-token-test")).
+		Setup(readVerifiedToken("token", "sa-token-test", "/service-account/token", "api")).
+		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			pub, err := steps.Published(ctx, steps.ClusterFrom(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return context.WithValue(ctx, publishedKey{}, pub)
+		}).
+		Assess("the discovery document's fields", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			pub := ctx.Value(publishedKey{}).(*token.Published)
+			d := pub.Discovery
+			if want := steps.ClusterFrom(ctx).Issuer; want != "" && d.Issuer != want {
+				t.Errorf("issuer %q, want the configured %q", d.Issuer, want)
+			}
+			u, err := url.Parse(d.JWKSURI)
+			if err != nil || u.Scheme != "https" || u.Path != token.JWKSPath {
+				t.Errorf("jwks_uri %q: want an https URL ending in %s", d.JWKSURI, token.JWKSPath)
+			}
+			if !slices.Equal(d.ResponseTypesSupported, []string{"id_token"}) || !slices.Equal(d.SubjectTypesSupported, []string{"public"}) {
+				t.Errorf("response_types_supported %q, subject_types_supported %q; want [id_token], [public]", d.ResponseTypesSupported, d.SubjectTypesSupported)
+			}
+			var algs []string
+			for _, k := range pub.Keys.Keys {
+				if !slices.Contains(algs, k.Algorithm) {
+					algs = append(algs, k.Algorithm)
+				}
+			}
+			slices.Sort(algs)
+			if !slices.Equal(d.IDTokenSigningAlgValuesSupported, algs) {
+				t.Errorf("id_token_signing_alg_values_supported %q, want the algorithms of the published keys %q", d.IDTokenSigningAlgValuesSupported, algs)
+			}
+			return ctx
+		}).
+		Assess("content types and caching", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			pub := ctx.Value(publishedKey{}).(*token.Published)
+			for _, h := range []struct{ what, got, want string }{
+				{"discovery Content-Type", pub.DiscoveryHeader.Get("Content-Type"), "application/json"},
+				{"JWKS Content-Type", pub.JWKSHeader.Get("Content-Type"), "application/jwk-set+json"},
+				{"discovery Cache-Control", pub.DiscoveryHeader.Get("Cache-Control"), "public, max-age=3600"},
+				{"JWKS Cache-Control", pub.JWKSHeader.Get("Cache-Control"), "public, max-age=3600"},
+			} {
+				if h.got != h.want {
+					t.Errorf("%s %q, want %q", h.what, h.got, h.want)
+				}
+			}
+			return ctx
+		}).
+		Assess("the keys at jwks_uri are the API server's, each named by the SHA-256 of its public key", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			pub := ctx.Value(publishedKey{}).(*token.Published)
+			if len(pub.Keys.Keys) == 0 || len(pub.Keys.Keys) != len(pub.APIKeys.Keys) {
+				t.Errorf("%d keys at jwks_uri, %d at %s; want the same, at least one", len(pub.Keys.Keys), len(pub.APIKeys.Keys), token.JWKSPath)
+			}
+			for _, k := range pub.Keys.Keys {
+				if len(pub.APIKeys.Key(k.KeyID)) != 1 {
+					t.Errorf("kid %q at jwks_uri is not in the API server's copy", k.KeyID)
+				}
+				der, err := x509.MarshalPKIXPublicKey(k.Key)
+				if err != nil {
+					t.Errorf("kid %q: %v", k.KeyID, err)
+					continue
+				}
+				sum := sha256.Sum256(der)
+				if want := base64.RawURLEncoding.EncodeToString(sum[:]); k.KeyID != want || k.Use != "sig" {
+					t.Errorf("key kid %q use %q, want kid %q (base64url SHA-256 of the PKIX key) and use sig", k.KeyID, k.Use, want)
+				}
+			}
+			return ctx
+		}).
+		Assess("an anonymous relying party verifies the token once discovery is granted to system:unauthenticated", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			c := steps.ClusterFrom(ctx)
+			vt := tokenFrom(ctx, t, "token")
+			if vt == nil {
+				return ctx
+			}
+			hc, err := steps.AnonymousHTTPClient(c)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			if c.Profile != "" { // a kind cluster has kubeadm's default RBAC
+				_, err := token.FetchPublished(ctx, hc, c.REST.Host)
+				if se, ok := err.(*token.StatusError); !ok || se.Code != 403 {
+					t.Errorf("anonymous discovery before the binding: %v; want 403 (discovery is bound to system:serviceaccounts only)", err)
+				}
+			}
+			if !bindAnonymousDiscovery(ctx, t) {
+				return ctx
+			}
+			pub, err := token.FetchPublished(ctx, hc, c.REST.Host)
+			if err != nil {
+				t.Errorf("anonymous discovery: %v", err)
+				return ctx
+			}
+			claims, err := token.NewVerifier(&pub.Issuer).Verify(vt.Raw, "api")
+			if err != nil {
+				t.Errorf("the anonymous relying party rejects the pod's token: %v", err)
+			} else if claims.ID != vt.Claims.ID {
+				t.Errorf("verified jti %q, want %q", claims.ID, vt.Claims.ID)
+			}
+			return ctx
+		}).Feature()
+}
+
+// bindAnonymousDiscovery grants system:service-account-issuer-discovery to
+// system:unauthenticated for this feature; the binding carries the run's
+// labels and is removed when the feature ends.
+func bindAnonymousDiscovery(ctx context.Context, t *testing.T) bool {
+	t.Helper()
+	s, _ := steps.SuiteFrom(ctx)
+	cs := steps.Clientset(ctx, t)
+	name := "kic-" + s.RunID + "-anonymous-discovery-" + strings.TrimPrefix(steps.Namespace(ctx), "kic-"+s.RunID+"-")
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{steps.LabelSuite: "true", steps.LabelRun: s.RunID}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:service-account-issuer-discovery"},
+		Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:unauthenticated"}},
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+		t.Errorf("bind discovery to system:unauthenticated: %v", err)
+		return false
+	}
+	t.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), steps.APITimeout)
+		defer cancel()
+		if err := cs.RbacV1().ClusterRoleBindings().Delete(dctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("remove ClusterRoleBinding %s: %v", name, err)
+		}
+	})
+	return true
+}
