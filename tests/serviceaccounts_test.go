@@ -69,19 +69,24 @@ func defaultServiceAccount() features.Feature {
 		Assess("outdated: a new ServiceAccount gets no token Secret (since 1.24)", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 			steps.CreateServiceAccount("build-robot")(ctx, t, cfg)
 			cs := steps.Clientset(ctx, t)
-			// The token controller used to add it within a second or two.
-			err := wait.For(ctx, "five seconds without a token Secret", wait.Options{Timeout: 5 * time.Second, Interval: time.Second},
+			// The token controller used to add one within a second or two.
+			err := wait.Holds(ctx, "build-robot has no token Secret", wait.Options{Timeout: 5 * time.Second, Interval: time.Second},
 				func(ctx context.Context) (bool, string, error) {
 					sa, err := cs.CoreV1().ServiceAccounts(steps.Namespace(ctx)).Get(ctx, "build-robot", metav1.GetOptions{})
 					if err != nil {
 						return false, "", err
 					}
-					if len(sa.Secrets) > 0 {
-						return false, "", fmt.Errorf("ServiceAccount build-robot got secrets %v", sa.Secrets)
+					var secrets []string
+					for _, r := range sa.Secrets {
+						secrets = append(secrets, r.Name)
 					}
-					return false, "no secrets", nil
+					list, err := cs.CoreV1().Secrets(steps.Namespace(ctx)).List(ctx, metav1.ListOptions{FieldSelector: "type=kubernetes.io/service-account-token"})
+					if err != nil {
+						return false, "", err
+					}
+					return len(secrets) == 0 && len(list.Items) == 0, fmt.Sprintf("secrets %v, %d token Secrets in the namespace", secrets, len(list.Items)), nil
 				})
-			if err != nil && !strings.Contains(err.Error(), "timed out") {
+			if err != nil {
 				t.Error(err)
 			}
 			return ctx
@@ -222,9 +227,26 @@ func imagePullSecrets() features.Feature {
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(steps.ProbePod("before"))).
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			cs := steps.Clientset(ctx, t)
+			ns := steps.Namespace(ctx)
 			patch := []byte(`{"imagePullSecrets": [{"name": "myregistrykey"}]}`)
-			if _, err := steps.Clientset(ctx, t).CoreV1().ServiceAccounts(steps.Namespace(ctx)).Patch(ctx, "default", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			if _, err := cs.CoreV1().ServiceAccounts(ns).Patch(ctx, "default", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 				t.Fatalf("kubectl patch serviceaccount default: %v", err)
+			}
+			// Admission reads ServiceAccounts from an informer: wait until a
+			// dry-run pod shows the patch, then create the real one.
+			s, _ := steps.SuiteFrom(ctx)
+			probe := steps.ProbePod("dry-run").Build(s.ProbeImage, ns)
+			err := wait.For(ctx, "admission to see the patched ServiceAccount", wait.Options{Timeout: 10 * time.Second, Interval: 200 * time.Millisecond},
+				func(ctx context.Context) (bool, string, error) {
+					p, err := cs.CoreV1().Pods(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+					if err != nil {
+						return false, err.Error(), nil
+					}
+					return len(p.Spec.ImagePullSecrets) > 0, fmt.Sprintf("dry-run pod imagePullSecrets %v", p.Spec.ImagePullSecrets), nil
+				})
+			if err != nil {
+				t.Fatal(err)
 			}
 			return ctx
 		}).

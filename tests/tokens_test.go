@@ -579,23 +579,16 @@ func expectInvalidWithin(ctx context.Context, t *testing.T, vt *steps.VerifiedTo
 func expectStillInvalid(ctx context.Context, t *testing.T, vt *steps.VerifiedToken) {
 	t.Helper()
 	c := steps.ClusterFrom(ctx)
-	deadline := time.Now().Add(12 * time.Second)
-	for time.Now().Before(deadline) {
-		st, err := steps.ReviewToken(ctx, c, vt.Raw)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if st.Authenticated {
-			t.Errorf("token %s authenticates again as %q", vt.Fingerprint, st.User.Username)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Error(ctx.Err())
-			return
-		case <-time.After(2 * time.Second):
-		}
+	err := wait.Holds(ctx, fmt.Sprintf("token %s stays rejected (beyond the 10 s authentication cache)", vt.Fingerprint), wait.Options{Timeout: 12 * time.Second, Interval: 2 * time.Second},
+		func(ctx context.Context) (bool, string, error) {
+			st, err := steps.ReviewToken(ctx, c, vt.Raw)
+			if err != nil {
+				return false, "", err
+			}
+			return !st.Authenticated, "authenticated again as " + st.User.Username, nil
+		})
+	if err != nil {
+		t.Error(err)
 	}
 }
 

@@ -51,7 +51,12 @@ func FilesAt(ctx context.Context, c kubernetes.Interface, namespace, pod string,
 // Healthy returns nil when the probe in namespace/pod answers /healthz with
 // "ok", and otherwise an error naming the pod. It asks once.
 func Healthy(ctx context.Context, c kubernetes.Interface, namespace, pod string) error {
-	body, err := get(ctx, proxy(c, namespace, pod).Suffix("healthz"))
+	return HealthyAt(ctx, c, namespace, pod, Port)
+}
+
+// HealthyAt is Healthy for the probe listening on port.
+func HealthyAt(ctx context.Context, c kubernetes.Interface, namespace, pod string, port int) error {
+	body, err := get(ctx, proxyVerbPort(c, "GET", namespace, pod, port).Suffix("healthz"))
 	if err != nil {
 		return fmt.Errorf("probe %s/%s: GET /healthz: %w", namespace, pod, err)
 	}

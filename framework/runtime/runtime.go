@@ -212,7 +212,7 @@ func (r *Runtime) runCase(t *testing.T, c Case, p plannedCase) {
 	cl, release, err := r.mgr.acquire(ctx, p.slot, c.Needs.Serial)
 	if err != nil {
 		r.o.Idle.Test(t, withSteps(c.Feature, c, []types.Step{failStep("cluster", err)}, nil))
-		r.record(Result{Test: t.Name(), Feature: name, Outcome: "FAIL", Start: r.o.Now(), End: r.o.Now()})
+		r.record(Result{Test: t.Name(), Feature: name, Cluster: "(no cluster: " + p.slot.String() + ")", Outcome: "FAIL", Start: r.o.Now(), End: r.o.Now()})
 		return
 	}
 	defer release()
@@ -339,11 +339,11 @@ func (r *Runtime) summary() {
 	wall := r.o.Now().Sub(r.begin)
 	first := r.mgr.firstCreation()
 	floor := first + res[0].Duration()
-	ratio := 0.0
-	if floor > 0 {
-		ratio = float64(wall) / float64(floor)
+	ratio := "-"
+	if floor >= time.Second {
+		ratio = fmt.Sprintf("%.2f", float64(wall)/float64(floor))
 	}
-	fmt.Fprintf(&b, "summary: wall %s, floor %s (first cluster %s + longest feature %s), ratio %.2f",
+	fmt.Fprintf(&b, "summary: wall %s, floor %s (first cluster %s + longest feature %s), ratio %s",
 		wall.Round(time.Second), floor.Round(time.Second), first.Round(time.Second), res[0].Duration().Round(time.Second), ratio)
 	r.out.printf("%s", b.String())
 }

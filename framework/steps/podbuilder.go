@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
 )
 
@@ -167,7 +168,10 @@ func AddEphemeralContainer(ctx context.Context, t *testing.T, pod string, ec cor
 			for _, st := range p.Status.EphemeralContainerStatuses {
 				if st.Name == ec.Name {
 					if st.State.Running != nil {
-						return true, "running", nil
+						if err := probe.HealthyAt(ctx, cs, ns, pod, port); err != nil {
+							return false, "running; probe: " + err.Error(), nil
+						}
+						return true, "running, probe answers", nil
 					}
 					return false, fmt.Sprintf("state %+v", st.State), nil
 				}

@@ -85,3 +85,36 @@ func For(ctx context.Context, what string, o Options, check Check) error {
 		}
 	}
 }
+
+// Holds checks that a state holds for the whole of o.Timeout: check runs at
+// once and every o.Interval, and the first time it reports false, Holds
+// returns an error with what it saw. A check error aborts at once. It
+// returns nil when the time is up with the state held throughout.
+func Holds(ctx context.Context, what string, o Options, check Check) error {
+	if o.Timeout <= 0 {
+		return fmt.Errorf("checking that %s: no duration given", what)
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	start := time.Now()
+	ticker := time.NewTicker(o.Interval)
+	defer ticker.Stop()
+	for {
+		ok, seen, err := check(ctx)
+		if err != nil {
+			return fmt.Errorf("checking that %s: %w", what, err)
+		}
+		if !ok {
+			return fmt.Errorf("%s stopped holding after %s: %s", what, time.Since(start).Round(100*time.Millisecond), seen)
+		}
+		if time.Since(start) >= o.Timeout {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped checking that %s after %s: %w", what, time.Since(start).Round(time.Second), ctx.Err())
+		case <-ticker.C:
+		}
+	}
+}

@@ -3,6 +3,7 @@ package wait
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,23 @@ func TestForDoesNotReportShortWaits(t *testing.T) {
 		func(context.Context) (bool, string, error) { n++; return n == 5, "", nil })
 	if len(lines) != 0 {
 		t.Errorf("a short wait reported %q", lines)
+	}
+}
+
+func TestHoldsReportsTheFirstViolation(t *testing.T) {
+	n := 0
+	err := Holds(context.Background(), "no token Secret appears", Options{Timeout: time.Second, Interval: time.Millisecond},
+		func(context.Context) (bool, string, error) { n++; return n < 3, fmt.Sprintf("call %d", n), nil })
+	if err == nil || !strings.Contains(err.Error(), "no token Secret appears stopped holding") || !strings.Contains(err.Error(), "call 3") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestHoldsForTheWholeDuration(t *testing.T) {
+	start := time.Now()
+	err := Holds(context.Background(), "x", Options{Timeout: 50 * time.Millisecond, Interval: 5 * time.Millisecond},
+		func(context.Context) (bool, string, error) { return true, "", nil })
+	if err != nil || time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("err %v after %s", err, time.Since(start))
 	}
 }
