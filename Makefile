@@ -48,6 +48,21 @@ cluster: images ## Create (or reuse) the PROFILE's kind cluster for use by hand 
 clean: ## Remove every kind cluster the suite created (name prefix kic-) and their kubeconfigs.
 	$(GO) run ./scripts/cluster clean
 
+# The suite binary and the wrapper that runs it for gotestsum: scripts/suitetest
+# makes sure an interrupt reaches the suite (and its teardown) however it is
+# delivered; see its doc comment.
+SUITE_BIN := $(CURDIR)/_build/bin
+define suite-run
+	$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json \
+	  --raw-command -- $(SUITE_BIN)/suitetest -dir tests -- $(SUITE_BIN)/tests.test -count=1 -timeout $(TIMEOUT) $(RUN)
+endef
+
+.PHONY: suite-binary
+suite-binary:
+	@mkdir -p $(SUITE_BIN)
+	$(GO) build -o $(SUITE_BIN)/suitetest ./scripts/suitetest
+	$(GO) test -c -o $(SUITE_BIN)/tests.test ./tests
+
 # gotestsum shows only test results: the suite's progress lines go to
 # _artifacts/progress.log, which is followed on the terminal while it runs.
 define follow-progress
@@ -57,16 +72,14 @@ define follow-progress
 endef
 
 .PHONY: conformance
-conformance: images ## Run the conformance suite: every profile's kind cluster it needs (PROFILE=NAME: only that one's features); JUnit in _artifacts/.
-	$(call follow-progress,$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json -- \
-	  ./tests -count=1 -timeout $(TIMEOUT) $(RUN) -args --cluster=kind $(if $(PROFILE),--profile=$(PROFILE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
+conformance: images suite-binary ## Run the conformance suite: every profile's kind cluster it needs (PROFILE=NAME: only that one's features); JUnit in _artifacts/.
+	$(call follow-progress,$(suite-run) -args --cluster=kind $(if $(PROFILE),--profile=$(PROFILE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
 
 .PHONY: conformance-existing
-conformance-existing: ## Run the suite against an existing cluster: make conformance-existing KUBECONFIG_PATH=... ARGS=--probe-image=REF
+conformance-existing: suite-binary ## Run the suite against an existing cluster: make conformance-existing KUBECONFIG_PATH=... ARGS=--probe-image=REF
 	@test -n "$(KUBECONFIG_PATH)" || { echo "KUBECONFIG_PATH is required"; exit 2; }
 	@mkdir -p $(ARTIFACTS)
-	$(call follow-progress,$(GOTESTSUM) --format testname --junitfile $(ARTIFACTS)/junit.xml --jsonfile $(ARTIFACTS)/test.json -- \
-	  ./tests -count=1 -timeout $(TIMEOUT) $(RUN) -args --kubeconfig=$(KUBECONFIG_PATH) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
+	$(call follow-progress,$(suite-run) -args --kubeconfig=$(KUBECONFIG_PATH) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
 
 .PHONY: unit
 unit: ## The project's unit tests (no cluster, no Docker).
@@ -81,5 +94,5 @@ check: ## gofmt, go vet and the checked-in cluster renderings.
 test: check unit conformance ## The project's own tests: checks, unit tests, and the suite on a live kind cluster.
 
 .PHONY: bench
-bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, conformance; writes _artifacts/bench.md.
-	$(GO) run ./scripts/bench --kubernetes-version $(KUBERNETES_VERSION) --profile $(PROFILE) $(if $(COLD),--cold)
+bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, the whole suite (wall time vs floor, peak memory of all nodes); writes _artifacts/bench.md.
+	$(GO) run ./scripts/bench --kubernetes-version $(KUBERNETES_VERSION) --profile $(or $(PROFILE),default) $(if $(COLD),--cold)

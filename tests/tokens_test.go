@@ -12,7 +12,10 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
@@ -41,6 +44,7 @@ func tokenCases() []runtime.Case {
 		runtime.On("tokens-limits", tokenRequestCapped()).Requires(maxTwoHours),
 		runtime.Default(tokenReviewIdentity()),
 		runtime.Default(podDeletionInvalidates()),
+		runtime.Default(terminatingPodGrace()).Slow(2 * time.Minute),
 		runtime.Default(serviceAccountDeletionInvalidates()),
 		runtime.Default(secretDeletionInvalidates()),
 		runtime.Default(oidcDiscovery()),
@@ -171,7 +175,24 @@ func extendedDefaultToken() features.Feature {
 	b = assessPodToken(b, "kube-api-access", tokenWant{Pod: "extension", ServiceAccount: "default", Lifetime: extendedLifetime, Extended: true})
 	b = assessPodToken(b, "api-3607", tokenWant{Pod: "extension", ServiceAccount: "default", Lifetime: extendedLifetime, Extended: true})
 	b = assessPodToken(b, "vault-3607", tokenWant{Pod: "extension", ServiceAccount: "default", Audience: "vault", Lifetime: 3607 * time.Second})
-	return b.Feature()
+	return b.Assess("TokenRequest for the pod, 3607 s: exp a year away, status.expirationTimestamp iat + 3607 s", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		cs := steps.Clientset(ctx, t)
+		pod := steps.Pod(ctx, t, cs, "extension")
+		tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3607)),
+			BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}}, apiAudience(ctx, t))
+		if vt == nil {
+			return ctx
+		}
+		iat := vt.Claims.IssuedAt.Time
+		if got := vt.Claims.ExpiresAt.Sub(iat); got != extendedLifetime {
+			t.Errorf("exp - iat = %s, want one year", got)
+		}
+		// The kubelet rotates by the status, so at 80 % of 3607 s, not of a year.
+		if got := tr.Request.Status.ExpirationTimestamp.Sub(iat); got < 3606*time.Second || got > 3608*time.Second {
+			t.Errorf("status.expirationTimestamp - iat = %s, want 3607 s (the lifetime asked for, not the extended exp)", got)
+		}
+		return ctx
+	}).Feature()
 }
 
 // notExtendedWhenOff: seed 002 (Gardener, extendTokenExpiration): with
@@ -405,6 +426,83 @@ func podDeletionInvalidates() features.Feature {
 			expectStillInvalid(ctx, t, vt)
 			return ctx
 		}).Feature()
+}
+
+// holdFinalizer keeps a deleted pod's object in place (terminating) until
+// the test removes it.
+const holdFinalizer = "kube-identity-conformance.io/hold"
+
+// terminatingPodGrace: a pod that is being deleted but whose object stays
+// (a finalizer holds it) keeps its token valid for 60 s after its
+// deletionTimestamp, then the token stops authenticating (plus the 10 s
+// authentication cache). kubernetes-behaviour.md section 2.
+func terminatingPodGrace() features.Feature {
+	pod := steps.ProbePod("terminating").Edit(func(p *corev1.Pod) { p.Finalizers = []string{holdFinalizer} })
+	return features.New("a terminating pod's token stays valid 60 s past its deletionTimestamp, then dies").
+		WithLabel("area", "tokens").WithLabel("source", "seed000").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreatePod(pod)).
+		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			cs := steps.Clientset(ctx, t)
+			ns := steps.Namespace(ctx)
+			t.Cleanup(func() { releaseFinalizer(t, cs, ns, "terminating") })
+			return ctx
+		}).
+		Setup(steps.WaitPodServing("terminating")).
+		Setup(readVerifiedToken("kube-api-access", "terminating", kubeAPIAccess, "")).
+		Assess("valid until deletionTimestamp + 60 s, rejected by deletionTimestamp + 75 s", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			vt := tokenFrom(ctx, t, "kube-api-access")
+			if vt == nil {
+				return ctx
+			}
+			cs := steps.Clientset(ctx, t)
+			ns := steps.Namespace(ctx)
+			if err := cs.CoreV1().Pods(ns).Delete(ctx, "terminating", metav1.DeleteOptions{}); err != nil {
+				t.Error(err)
+				return ctx
+			}
+			p, err := cs.CoreV1().Pods(ns).Get(ctx, "terminating", metav1.GetOptions{})
+			if err != nil || p.DeletionTimestamp == nil {
+				t.Errorf("the deleted pod should stay, terminating: %v", err)
+				return ctx
+			}
+			deadline := p.DeletionTimestamp.Add(60 * time.Second)
+			c := steps.ClusterFrom(ctx)
+			var rejected time.Time
+			err = wait.For(ctx, "the terminating pod's token to stop authenticating", wait.Options{Timeout: time.Until(deadline) + 30*time.Second, Interval: time.Second, Due: "due 60-70 s after deletionTimestamp"},
+				func(ctx context.Context) (bool, string, error) {
+					st, err := steps.ReviewToken(ctx, c, vt.Raw)
+					if err != nil {
+						return false, err.Error(), nil
+					}
+					if !st.Authenticated {
+						rejected = time.Now()
+						return true, "", nil
+					}
+					return false, fmt.Sprintf("authenticated, %.0f s after deletionTimestamp", time.Since(p.DeletionTimestamp.Time).Seconds()), nil
+				})
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			after := rejected.Sub(p.DeletionTimestamp.Time)
+			t.Logf("INVALIDATION of a terminating pod's token: rejected %.1f s after deletionTimestamp (valid for 60 s, then the 10 s cache)", after.Seconds())
+			if after < 59*time.Second || after > 75*time.Second {
+				t.Errorf("rejected %.1f s after deletionTimestamp, want 60-75 s", after.Seconds())
+			}
+			return ctx
+		}).Feature()
+}
+
+// releaseFinalizer removes holdFinalizer, so that the pod (and its
+// namespace) can go; it runs in t.Cleanup, also after a failure.
+func releaseFinalizer(t *testing.T, cs kubernetes.Interface, ns, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), steps.APITimeout)
+	defer cancel()
+	patch := []byte(`{"metadata":{"finalizers":null}}`)
+	if _, err := cs.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("release the finalizer of pod %s/%s: %v", ns, name, err)
+	}
 }
 
 // serviceAccountDeletionInvalidates: seed 001 (deleting a ServiceAccount):
