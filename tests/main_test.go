@@ -148,7 +148,10 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 		Idle:            env.NewWithConfig(copyConfig(cfg)),
 		Env: func(c *steps.Cluster) types.Environment {
 			ecfg := copyConfig(cfg).WithKubeconfigFile(c.Kubeconfig)
-			if client, err := klient.New(c.REST); err == nil {
+			if client, err := klient.New(c.REST); err != nil {
+				// Features then build their client from the kubeconfig.
+				logf("cluster %s: e2e-framework client: %v", c.Name, err)
+			} else {
 				ecfg.WithClient(client) // e2e-framework copies it per feature
 			}
 			e, err := env.NewWithContext(steps.WithCluster(ctx, c), ecfg)

@@ -221,7 +221,7 @@ func tokenRequestBindings() features.Feature {
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(steps.ProbePod("bound"))).
 		Setup(steps.WaitPodServing("bound")).
-		Setup(createSecret("binding")).
+		Setup(createSecretData("binding", map[string]string{"k": "v"})).
 		Assess("bound to a pod: kubernetes.io names the pod and its node", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			cs := steps.Clientset(ctx, t)
 			pod := steps.Pod(ctx, t, cs, "bound")
@@ -538,7 +538,7 @@ func secretDeletionInvalidates() features.Feature {
 	return features.New("a Secret-bound token dies with its Secret").
 		WithLabel("area", "tokens").WithLabel("source", "seed001").
 		Setup(steps.CreateNamespace()).
-		Setup(createSecret("binding")).
+		Setup(createSecretData("binding", map[string]string{"k": "v"})).
 		Assess("the token stops authenticating once the Secret is deleted", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			sec := getSecret(ctx, t, "binding")
 			if sec == nil {
@@ -564,17 +564,6 @@ func secretDeletionInvalidates() features.Feature {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func createSecret(name string) features.Func {
-	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-		t.Helper()
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: map[string]string{"k": "v"}}
-		if _, err := steps.Clientset(ctx, t).CoreV1().Secrets(steps.Namespace(ctx)).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create Secret %s: %v", name, err)
-		}
-		return ctx
-	}
-}
 
 func getSecret(ctx context.Context, t *testing.T, name string) *corev1.Secret {
 	t.Helper()

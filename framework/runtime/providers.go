@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -152,7 +153,7 @@ func (p *KindProvider) Finish(ctx context.Context, _ Slot, c *steps.Cluster) err
 		}
 	}
 	if c.Failed() && !p.o.Interrupted() {
-		dir := p.o.ArtifactsDir + "/cluster-" + k.Name
+		dir := filepath.Join(p.o.ArtifactsDir, "cluster-"+k.Name)
 		if err := k.ExportLogs(dir); err != nil {
 			errs = append(errs, err)
 		} else {
