@@ -222,19 +222,6 @@ func expectRef(t *testing.T, what string, got *token.Ref, want token.Ref) {
 	}
 }
 
-// probeFiles asks the pod's probe about one path without failing when it
-// is missing.
-func probeFiles(ctx context.Context, t *testing.T, pod, path string) (*probe.FileReport, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, steps.APITimeout)
-	defer cancel()
-	r, err := probe.Files(ctx, steps.Clientset(ctx, t), steps.Namespace(ctx), pod, path)
-	if err != nil {
-		return nil, err
-	}
-	return r.File(path)
-}
-
 // probeFileAt asks the probe listening on port in the pod about one path.
 func probeFileAt(ctx context.Context, t *testing.T, pod string, port int, path string) (*probe.FileReport, error) {
 	t.Helper()

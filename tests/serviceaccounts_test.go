@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
@@ -123,7 +124,7 @@ func automount() features.Feature {
 	for _, c := range combos {
 		b = b.Assess(fmt.Sprintf("%s: token mounted %v", c.name, c.mounted), func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			cs := steps.Clientset(ctx, t)
-			r, err := probeFiles(ctx, t, c.name, kubeAPIAccess)
+			r, err := probeFileAt(ctx, t, c.name, probe.Port, kubeAPIAccess)
 			if err != nil {
 				t.Error(err)
 				return ctx
@@ -236,10 +237,10 @@ func imagePullSecrets() features.Feature {
 			// Admission reads ServiceAccounts from an informer: wait until a
 			// dry-run pod shows the patch, then create the real one.
 			s, _ := steps.SuiteFrom(ctx)
-			probe := steps.ProbePod("dry-run").Build(s.ProbeImage, ns)
+			dryRun := steps.ProbePod("dry-run").Build(s.ProbeImage, ns)
 			err := wait.For(ctx, "admission to see the patched ServiceAccount", wait.Options{Timeout: 10 * time.Second, Interval: 200 * time.Millisecond},
 				func(ctx context.Context) (bool, string, error) {
-					p, err := cs.CoreV1().Pods(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+					p, err := cs.CoreV1().Pods(ns).Create(ctx, dryRun, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 					if err != nil {
 						return false, err.Error(), nil
 					}

@@ -154,7 +154,7 @@ func (c Case) slot(test, profile string) Slot {
 	return Slot{Profile: profile}
 }
 
-// withLabels returns the feature with the runtime's labels added (profile,
+// withSteps returns the feature with the runtime's labels added (profile,
 // disruptive), so that --labels can select by them, and with steps
 // prepended (first) and appended (last).
 func withSteps(f types.Feature, c Case, first []types.Step, last []types.Step) types.Feature {

@@ -30,20 +30,11 @@ const detectAsk = 100 * 24 * time.Hour
 // to it all the same), requests a 3607 s token bound to that pod, and a
 // 100-day token bound to nothing.
 func DetectTokenLifetimes(ctx context.Context, c *Cluster, runID string) (TokenLifetimes, error) {
-	var out TokenLifetimes
-	v, err := c.Fact("token-lifetimes", func() (string, error) {
-		l, err := detectTokenLifetimes(ctx, c, runID)
-		return fmt.Sprintf("%t %d", l.Extended, int64(l.Max)), err
-	})
+	v, err := c.Fact("token-lifetimes", func() (any, error) { return detectTokenLifetimes(ctx, c, runID) })
 	if err != nil {
-		return out, err
+		return TokenLifetimes{}, err
 	}
-	var max int64
-	if _, err := fmt.Sscanf(v, "%t %d", &out.Extended, &max); err != nil {
-		return out, fmt.Errorf("token lifetimes fact %q: %w", v, err)
-	}
-	out.Max = time.Duration(max)
-	return out, nil
+	return v.(TokenLifetimes), nil
 }
 
 func detectTokenLifetimes(ctx context.Context, c *Cluster, runID string) (TokenLifetimes, error) {

@@ -76,13 +76,13 @@ type Cluster struct {
 
 type fact struct {
 	once  sync.Once
-	value string
+	value any
 	err   error
 }
 
 // Fact returns what detect finds on the cluster, detecting it once per
 // cluster however many features ask.
-func (c *Cluster) Fact(name string, detect func() (string, error)) (string, error) {
+func (c *Cluster) Fact(name string, detect func() (any, error)) (any, error) {
 	f, _ := c.facts.LoadOrStore(name, &fact{})
 	e := f.(*fact)
 	e.once.Do(func() { e.value, e.err = detect() })
