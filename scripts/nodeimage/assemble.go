@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/hostexec"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/images"
@@ -153,7 +156,15 @@ func (b *builder) preload(ctx context.Context, l *stepLog) error {
 	if err := images.Load(ctx, images.Image{Ref: stageRef, Layers: []images.Layer{base}, Config: images.Config{Env: []string{imagePath}}}); err != nil {
 		return err
 	}
-	defer func() { _ = l.cmd("docker", "rmi", stageRef).Run(context.WithoutCancel(ctx)) }()
+	defer func() {
+		// Also after a cancellation: the staging image is 1.5 GB.
+		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if err := l.cmd("docker", "rmi", stageRef).Run(rmCtx); err != nil {
+			l.printf("could not remove the staging image: %v", err)
+			fmt.Fprintf(os.Stderr, "node-image: could not remove the staging image %s (remove it with `docker rmi %s`): %v\n", stageRef, stageRef, err)
+		}
+	}()
 
 	refs := []string{b.images.APIServer, b.images.ControllerManager, b.images.Scheduler, b.images.Proxy, b.images.Etcd, b.images.CoreDNS, b.images.Pause}
 	script := `set -eu
@@ -167,10 +178,48 @@ done
 ctr -n k8s.io images ls
 kill "$pid"; wait "$pid" || true
 `
-	return l.cmd("docker", "run", "--rm", "--privileged", "--network", "none",
+	return runContainer(ctx, l, "preload", "--privileged", "--network", "none",
 		"-v", filepath.Join(root, "var/lib/containerd")+":/var/lib/containerd",
 		"-v", filepath.Dir(b.imagesArchive())+":/images:ro",
-		"--entrypoint", "/bin/bash", stageRef, "-c", script).Run(ctx)
+		"--entrypoint", "/bin/bash", stageRef, "-c", script)
+}
+
+// cleanupTimeout bounds each clean-up command run after a failure or a
+// cancellation (with a context of its own: the step's may be cancelled).
+const cleanupTimeout = time.Minute
+
+// containerSeq numbers the containers this process starts.
+var containerSeq atomic.Int64
+
+// runContainer runs `docker run --rm --name <name> args...` for a step, the
+// container named kic-nodeimage-<step>-<pid>-<n>. The docker CLI is only a
+// client: cancelling ctx kills it, not the container it started. So when the
+// run fails or is cancelled, the container is removed by name
+// (`docker rm -f`, which also stops it) and the log and standard error say so.
+func runContainer(ctx context.Context, l *stepLog, step string, args ...string) error {
+	name := fmt.Sprintf("kic-nodeimage-%s-%d-%d", step, os.Getpid(), containerSeq.Add(1))
+	runErr := l.cmd("docker", append([]string{"run", "--rm", "--name", name}, args...)...).Run(ctx)
+	if runErr == nil {
+		return nil
+	}
+	rmCtx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	rm := hostexec.Command("docker", "rm", "-f", name)
+	l.printf("$ %s", rm)
+	out, err := rm.Output(rmCtx)
+	l.printf("%s", out)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "node-image: could not remove container %s (remove it with `docker rm -f %s`)\n", name, name)
+		return errors.Join(runErr, fmt.Errorf("remove container %s: %w", name, err))
+	}
+	// docker rm -f prints the name of a container it removed, and an error
+	// (exit status 0) for one that is gone already (--rm).
+	if out == name {
+		fmt.Fprintf(os.Stderr, "node-image: stopped and removed container %s\n", name)
+	} else {
+		l.printf("container %s was gone already", name)
+	}
+	return runErr
 }
 
 // writeNodeImage writes the node image: the root file system and the
@@ -209,20 +258,43 @@ func (b *builder) writeNodeImage(ctx context.Context, l *stepLog, tag, alias, ha
 }
 
 // removeOlderImages removes this version's images made from other inputs
-// (older recipes), each 1.5 GB; the alias now points at the new one.
+// (older recipes), each 1.5 GB; the alias now points at the new one. An image
+// a container still uses (the node of a kept cluster) cannot be removed: it is
+// kept, and the build says so.
 func (b *builder) removeOlderImages(ctx context.Context, l *stepLog, keep string) error {
 	out, err := hostexec.Command("docker", "images", NodeRepository, "--format", "{{.Repository}}:{{.Tag}}").Output(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("list the older node images: %w", err)
 	}
 	for _, ref := range readLines(out) {
-		if strings.HasPrefix(ref, NodeRepository+":"+b.v.String()+"-") && ref != keep {
-			if err := l.cmd("docker", "rmi", ref).Run(ctx); err != nil {
-				return err
-			}
+		if !strings.HasPrefix(ref, NodeRepository+":"+b.v.String()+"-") || ref == keep {
+			continue
 		}
+		rmiErr := l.cmd("docker", "rmi", ref).Run(ctx)
+		if rmiErr == nil {
+			continue
+		}
+		users, err := containersUsing(ctx, ref)
+		if err != nil {
+			return fmt.Errorf("remove the older node image %s: %w", ref, errors.Join(rmiErr, err))
+		}
+		if len(users) == 0 {
+			return fmt.Errorf("remove the older node image %s: %w", ref, rmiErr)
+		}
+		msg := fmt.Sprintf("kept the previous image %s (in use by container %s)", ref, strings.Join(users, ", "))
+		l.printf("%s", msg)
+		fmt.Printf("node-image: %s\n", msg)
 	}
 	return nil
+}
+
+// containersUsing names the containers, running or not, made from image ref.
+func containersUsing(ctx context.Context, ref string) ([]string, error) {
+	out, err := hostexec.Command("docker", "ps", "-a", "--filter", "ancestor="+ref, "--format", "{{.Names}}").Output(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the containers using %s: %w", ref, err)
+	}
+	return readLines(out), nil
 }
 
 // writeFileIn writes rel under root, creating parents.

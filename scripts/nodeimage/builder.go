@@ -8,12 +8,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,12 +21,11 @@ import (
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/images"
 )
 
-// recipe is everything of this program that shapes the image: its own Go
-// sources, the pause and crictl programs and the node files (the module's
-// go.sum, which pins what those programs link, is hashed too). Their bytes go into the
-// input hash, so any change to the recipe gives a new image tag.
+// recipe holds the node files (rootfs/ beside this file) the assemble step
+// writes into the image. They are hashed with the program's other sources
+// (inputHash, from the package's EmbedFiles), so a change gives a new image tag.
 //
-//go:embed *.go pause/*.go crictl/*.go all:rootfs
+//go:embed all:rootfs
 var recipe embed.FS
 
 // minimum free disk space for a build from nothing: the Go build cache (about
@@ -176,76 +172,6 @@ func (b *builder) tag(ctx context.Context, from, to string) error {
 		return fmt.Errorf("tag %s as %s: %w", from, to, err)
 	}
 	return nil
-}
-
-// officialImage returns kindest/node:<version> when it is present locally or
-// can be pulled from a registry that answers.
-func (b *builder) officialImage(ctx context.Context) (string, bool) {
-	ref := "kindest/node:" + b.v.String()
-	if b.imageExists(ctx, ref) {
-		return ref, true
-	}
-	if !registryReachable(ctx) {
-		fmt.Printf("node-image: no registry reachable and %s not present: building from source\n", ref)
-		return "", false
-	}
-	fmt.Printf("node-image: pulling %s\n", ref)
-	if err := hostexec.Command("docker", "pull", ref).Run(ctx); err != nil {
-		fmt.Printf("node-image: pull failed, building from source: %v\n", err)
-		return "", false
-	}
-	return ref, true
-}
-
-func registryReachable(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://registry-1.docker.io/v2/", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return true
-}
-
-// inputHash hashes every input of the image: the version, the Go toolchain,
-// and the recipe (this program's sources and node files).
-func (b *builder) inputHash(ctx context.Context) (string, error) {
-	goVersion, err := hostexec.Command("go", "env", "GOVERSION").Output(ctx)
-	if err != nil {
-		return "", fmt.Errorf("go version: %w", err)
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "kubernetes %s\ngo %s\n", b.v, goVersion)
-	var files []string
-	if err := fs.WalkDir(recipe, ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, p)
-		}
-		return err
-	}); err != nil {
-		return "", fmt.Errorf("hash the recipe: %w", err)
-	}
-	sort.Strings(files)
-	sum, err := os.ReadFile(filepath.Join(b.root, "go.sum"))
-	if err != nil {
-		return "", fmt.Errorf("hash the recipe: %w", err)
-	}
-	fmt.Fprintf(h, "go.sum %d\n", len(sum))
-	h.Write(sum)
-	for _, p := range files {
-		data, err := recipe.ReadFile(p)
-		if err != nil {
-			return "", fmt.Errorf("hash the recipe: %w", err)
-		}
-		fmt.Fprintf(h, "%s %d\n", p, len(data))
-		h.Write(data)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // preflight checks what a build from source needs before it starts.

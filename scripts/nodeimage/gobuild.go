@@ -193,8 +193,8 @@ func (b *builder) buildNodeTools(ctx context.Context, l *stepLog) error {
 	if err := os.MkdirAll(b.componentsDir(), 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"pause", "crictl"} {
-		if err := goCmd(l, b.root, "build", "-trimpath", "-ldflags", "-s -w", "-o", b.componentBinary(name), "./scripts/nodeimage/"+name).Run(ctx); err != nil {
+	for _, name := range nodeTools {
+		if err := goCmd(l, b.root, "build", "-trimpath", "-ldflags", "-s -w", "-o", b.componentBinary(name), programDir+"/"+name).Run(ctx); err != nil {
 			return err
 		}
 	}

@@ -2,15 +2,18 @@
 //
 //	go run ./scripts/nodeimage [--kubernetes-version v1.37.2]
 //
-// If kindest/node:<version> is already present locally, or a registry answers,
-// the official image is used. Otherwise everything is built here from source:
-// the seven Kubernetes binaries from the k8s.io/kubernetes Go module; etcd,
-// CoreDNS and pause at the versions `kubeadm config images list` names; a
-// Debian root file system from debootstrap; the project's own entrypoint,
-// systemd units and configuration (rootfs/ beside this file); and the
-// control-plane images, written from Go and preloaded into containerd.
+// Everything is built here from source: the seven Kubernetes binaries from
+// the k8s.io/kubernetes Go module; etcd, CoreDNS and pause at the versions
+// `kubeadm config images list` names; a Debian root file system from
+// debootstrap; the project's own entrypoint, systemd units and configuration
+// (rootfs/ beside this file); and the control-plane images, written from Go
+// and preloaded into containerd. An official kindest/node image is never used:
+// the cluster profiles disable kind's default CNI and rely on the CNI
+// configuration this image ships, which the official image lacks.
 //
-// The result is tagged kic.local/node:<version>-<hash of every input> and
+// The result is tagged kic.local/node:<version>-<hash of its inputs> (see
+// inputHash: the version, the Go toolchain, and every non-standard-library
+// package this program and the node tools are built from) and
 // kic.local/node:<version>, the tag cluster profiles use. A run with nothing
 // changed finds the hash tag and finishes in seconds. Each step prints its name
 // and elapsed time; its log is kept under _artifacts/nodeimage/<version>/.
@@ -38,7 +41,6 @@ func main() {
 	flag.StringVar(&o.workDir, "work-dir", "_build/nodeimage", "directory for build trees and caches")
 	flag.StringVar(&o.artifactsDir, "artifacts-dir", "_artifacts/nodeimage", "directory for step logs")
 	flag.BoolVar(&o.force, "force", false, "rebuild even if the image for these inputs exists")
-	flag.BoolVar(&o.noOfficial, "no-official", false, "never use an official kindest/node image")
 	flag.BoolVar(&o.prepareOnly, "prepare-only", false, "only build the binaries and the root file system (no Docker engine needed)")
 	flag.Parse()
 
@@ -58,7 +60,6 @@ type options struct {
 	workDir      string
 	artifactsDir string
 	force        bool
-	noOfficial   bool
 	prepareOnly  bool
 }
 
@@ -91,20 +92,11 @@ func run(ctx context.Context, o options) (string, error) {
 	if err := b.step(ctx, "docker", b.checkDocker); err != nil {
 		return "", err
 	}
-	if !o.noOfficial {
-		if ref, ok := b.officialImage(ctx); ok {
-			if err := b.tag(ctx, ref, alias); err != nil {
-				return "", err
-			}
-			fmt.Printf("node-image: using the official image %s as %s\n", ref, alias)
-			return alias, nil
-		}
-	}
 	hash, err := b.inputHash(ctx)
 	if err != nil {
 		return "", err
 	}
-	tag := fmt.Sprintf("%s:%s-%s", NodeRepository, v, hash[:12])
+	tag := nodeTag(v, hash)
 	if !o.force && b.imageExists(ctx, tag) {
 		if err := b.tag(ctx, tag, alias); err != nil {
 			return "", err
@@ -116,6 +108,11 @@ func run(ctx context.Context, o options) (string, error) {
 		return "", err
 	}
 	return alias, nil
+}
+
+// nodeTag is the tag of the image made from inputs with this hash.
+func nodeTag(v version, hash string) string {
+	return fmt.Sprintf("%s:%s-%s", NodeRepository, v, hash[:12])
 }
 
 // prepare runs the steps that need no Docker engine: the preflight checks,
