@@ -77,7 +77,7 @@ func run(ctx context.Context, version, profileName string, runs int, cold bool, 
 			return err
 		}
 		defer os.RemoveAll(work)
-		c := hostexec.Command("go", "run", "./scripts/nodeimage", "--kubernetes-version", version, "--force", "--no-official",
+		c := hostexec.Command("go", "run", "./scripts/nodeimage", "--kubernetes-version", version, "--force",
 			"--work-dir", work, "--artifacts-dir", filepath.Join(work, "logs"))
 		c.Env = []string{"GOCACHE=" + filepath.Join(work, "gocache")}
 		c.Stdout, c.Stderr = os.Stdout, os.Stderr
