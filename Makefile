@@ -25,9 +25,24 @@ GOTESTSUM := $(GO) tool gotestsum
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Host set-up changes Docker only when confirmed: YES=1 (or CI=true). Without
+# it the changes are listed and the program exits with status 3; it is built
+# and run (not `go run`, which turns every failure into status 1) so that
+# make passes that status on.
+HOSTSETUP := $(CURDIR)/_build/bin/hostsetup
+HOSTSETUP_YES := $(if $(filter 1,$(YES)),--yes)
+
 .PHONY: host-setup
-host-setup: ## Make sure a Docker engine runs and privileged containers work (idempotent).
-	$(GO) run ./scripts/hostsetup
+host-setup: ## Make sure a Docker engine runs and privileged containers work (idempotent); lists the changes unless YES=1 or CI=true.
+	@mkdir -p $(dir $(HOSTSETUP))
+	@$(GO) build -o $(HOSTSETUP) ./scripts/hostsetup
+	$(HOSTSETUP) $(HOSTSETUP_YES)
+
+.PHONY: host-restore
+host-restore: ## Undo every change host-setup recorded (daemon.json from its backup, wrapper, the Docker it started, packages it installed); YES=1 to confirm.
+	@mkdir -p $(dir $(HOSTSETUP))
+	@$(GO) build -o $(HOSTSETUP) ./scripts/hostsetup
+	$(HOSTSETUP) --restore $(HOSTSETUP_YES)
 
 .PHONY: node-image
 node-image: host-setup ## Build (or find) the kind node image for KUBERNETES_VERSION, offline.

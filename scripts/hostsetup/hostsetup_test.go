@@ -120,63 +120,84 @@ func TestMergeDaemonConfigErrors(t *testing.T) {
 	}
 }
 
-func TestConfigureDaemonFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "docker", "daemon.json")
-	changed, err := configureDaemon(path)
-	if err != nil || !changed {
-		t.Fatalf("first configure: changed=%v err=%v", changed, err)
-	}
-	st, err := os.Stat(path)
+func TestConfigureDaemonKeepsMode(t *testing.T) {
+	f := newFakeHost(t, fakeConfig{})
+	s := &setup{h: f, st: &state{}}
+	path := f.Path(daemonJSONPath)
+
+	// A new file gets 0644 and no backup.
+	merged, _, err := mergeDaemonConfig(nil, runtimeName, wrapperPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode().Perm() != 0o644 {
-		t.Errorf("new daemon.json has mode %v, want 0644", st.Mode().Perm())
-	}
-	first, _ := os.ReadFile(path)
-	changed, err = configureDaemon(path)
-	if err != nil || changed {
-		t.Fatalf("second configure: changed=%v err=%v, want no change", changed, err)
-	}
-	second, _ := os.ReadFile(path)
-	if string(first) != string(second) {
-		t.Errorf("daemon.json changed on the second run:\n%s\n%s", first, second)
-	}
-
-	// An existing file keeps its mode and other keys.
-	if err := os.WriteFile(path, []byte(`{"debug":true}`), 0o600); err != nil {
+	if _, err := s.configureDaemon(nil, false, merged); err != nil {
 		t.Fatal(err)
 	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("new daemon.json: %v, %v; want mode 0644", st, err)
+	}
+	if f.exists(daemonBackupPath) {
+		t.Error("backup written for a file that did not exist")
+	}
+
+	// An existing file keeps its mode and other keys; the backup has its mode.
+	f = newFakeHost(t, fakeConfig{})
+	s = &setup{h: f, st: &state{}}
+	path = f.Path(daemonJSONPath)
+	old := []byte(`{"debug":true}`)
+	f.writeFile(daemonJSONPath, old)
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if changed, err := configureDaemon(path); err != nil || !changed {
-		t.Fatalf("configure existing: changed=%v err=%v", changed, err)
+	merged, _, err = mergeDaemonConfig(old, runtimeName, wrapperPath)
+	if err != nil {
+		t.Fatal(err)
 	}
-	st, _ = os.Stat(path)
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600 kept", st.Mode().Perm())
+	if _, err := s.configureDaemon(old, true, merged); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{daemonJSONPath, daemonBackupPath} {
+		if st, err := os.Stat(f.Path(p)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want mode 0600 kept", p, st, err)
+		}
 	}
 	var got map[string]any
 	data, _ := os.ReadFile(path)
 	if err := json.Unmarshal(data, &got); err != nil || got["debug"] != true || got["default-runtime"] != testName {
 		t.Errorf("daemon.json %s (err %v)", data, err)
 	}
+	if backup := f.read(daemonBackupPath); string(backup) != string(old) {
+		t.Errorf("backup %q, want %q", backup, old)
+	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
+	if len(entries) != 2 {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
+	if c := s.st.find(kindDaemonJSON); c == nil || !c.Existed || c.Backup != daemonBackupPath || c.Wrote != digest(merged) {
+		t.Errorf("recorded %+v", c)
+	}
+}
 
-	// Invalid JSON is reported and left alone.
-	if err := os.WriteFile(path, []byte(`{broken`), 0o644); err != nil {
-		t.Fatal(err)
+func TestDaemonDefaultRuntime(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                              "",
+		"{}":                            "",
+		`{"default-runtime": null}`:     "",
+		`{"default-runtime": "nvidia"}`: "nvidia",
+	} {
+		if got, err := daemonDefaultRuntime([]byte(in)); err != nil || got != want {
+			t.Errorf("daemonDefaultRuntime(%s) = %q, %v; want %q", in, got, err, want)
+		}
 	}
-	if _, err := configureDaemon(path); err == nil {
-		t.Error("want an error for invalid JSON")
+	for _, in := range []string{`{broken`, `{"default-runtime": 3}`} {
+		if _, err := daemonDefaultRuntime([]byte(in)); err == nil {
+			t.Errorf("daemonDefaultRuntime(%s): want an error", in)
+		}
 	}
-	if data, _ := os.ReadFile(path); string(data) != `{broken` {
-		t.Errorf("invalid daemon.json was rewritten: %s", data)
+	for rt, want := range map[string]bool{"": false, "runc": false, runtimeName: false, "nvidia": true, "crun": true} {
+		if got := foreignRuntime(rt); got != want {
+			t.Errorf("foreignRuntime(%q) = %v, want %v", rt, got, want)
+		}
 	}
 }
 
@@ -237,10 +258,11 @@ func TestProcState(t *testing.T) {
 }
 
 func TestIsDockerdOnSelf(t *testing.T) {
-	if isDockerd(os.Getpid()) {
+	s := &setup{h: realHost{}}
+	if s.isDockerd(os.Getpid()) {
 		t.Error("the test process was taken for dockerd")
 	}
-	if isDockerd(0) {
+	if s.isDockerd(0) {
 		t.Error("pid 0 was taken for dockerd")
 	}
 }

@@ -12,17 +12,24 @@ import (
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/images"
 )
 
-// ensureProbeImage loads the probe image unless Docker already has it.
-func ensureProbeImage(ctx context.Context, opts options) error {
+// ensureProbeImage loads the probe image unless Docker already has it. It
+// needs no confirmation: the probe is how the tool finds out whether the
+// host needs changes at all, and the image only adds kic.local/ content to
+// Docker's image store, as `make images` does.
+func (s *setup) ensureProbeImage(ctx context.Context) error {
 	const step = "probe image"
-	if _, err := docker(ctx, dockerCallTimeout, "image", "inspect", "--format", "{{.Id}}", probeRef); err == nil {
-		report(step, "%s already loaded", probeRef)
+	if s.engineLater {
+		s.report(step, "%s is loaded once the engine runs", probeRef)
 		return nil
 	}
-	if opts.check {
+	if _, err := s.docker(ctx, dockerCallTimeout, "image", "inspect", "--format", "{{.Id}}", probeRef); err == nil {
+		s.report(step, "%s already loaded", probeRef)
+		return nil
+	}
+	if s.opts.check {
 		return fmt.Errorf("%s is not loaded and --check changes nothing: run without --check to probe privileged containers", probeRef)
 	}
-	root, err := moduleRoot(ctx)
+	root, err := s.moduleRoot(ctx)
 	if err != nil {
 		return err
 	}
@@ -32,7 +39,7 @@ func ensureProbeImage(ctx context.Context, opts options) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "probe")
-	if err := goBuild(ctx, root, probePkg, bin, ""); err != nil {
+	if err := s.goBuild(ctx, root, probePkg, bin, ""); err != nil {
 		return err
 	}
 	layer, err := images.FilesLayer(tmp, []images.File{{Path: "/probe", Source: bin, Mode: 0o755}})
@@ -44,20 +51,20 @@ func ensureProbeImage(ctx context.Context, opts options) error {
 		Layers: []images.Layer{layer},
 		Config: images.Config{Entrypoint: []string{"/probe"}},
 	}
-	if err := images.Load(ctx, img); err != nil {
+	if err := s.h.LoadImage(ctx, img); err != nil {
 		return fmt.Errorf("load %s: %w", probeRef, err)
 	}
-	report(step, "loaded %s (static Go binary from %s)", probeRef, probePkg)
+	s.report(step, "loaded %s (static Go binary from %s)", probeRef, probePkg)
 	return nil
 }
 
 // moduleRoot returns the directory of the main module, from `go env GOMOD`
 // run in the working directory.
-func moduleRoot(ctx context.Context) (string, error) {
-	if !hostexec.Available("go") {
+func (s *setup) moduleRoot(ctx context.Context) (string, error) {
+	if !s.available("go") {
 		return "", errors.New("the go command is not on PATH; it is needed to build the probe and the runtime wrapper")
 	}
-	gomod, err := hostexec.Command("go", "env", "GOMOD").Output(ctx)
+	gomod, err := s.h.Run(ctx, hostexec.Command("go", "env", "GOMOD"))
 	if err != nil {
 		return "", fmt.Errorf("find the module root: %w", err)
 	}
@@ -73,13 +80,13 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 // goBuild builds pkg of the module at root into a static binary at out.
 // ldflags are added to "-s -w".
-func goBuild(ctx context.Context, root, pkg, out, ldflags string) error {
+func (s *setup) goBuild(ctx context.Context, root, pkg, out, ldflags string) error {
 	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	cmd := hostexec.Command("go", "build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w "+ldflags), "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = []string{"CGO_ENABLED=0"}
-	if err := cmd.Run(ctx); err != nil {
+	if _, err := s.h.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("build %s: %w", pkg, err)
 	}
 	return nil
@@ -128,7 +135,7 @@ func classifyProbe(out string, err error) probeOutcome {
 }
 
 // runProbe runs the probe image as a privileged container.
-func runProbe(ctx context.Context) (probeOutcome, string, error) {
-	out, err := docker(ctx, probeTimeout, "run", "--rm", "--privileged", "--network", "none", "--pull", "never", probeRef)
+func (s *setup) runProbe(ctx context.Context) (probeOutcome, string, error) {
+	out, err := s.docker(ctx, probeTimeout, "run", "--rm", "--privileged", "--network", "none", "--pull", "never", probeRef)
 	return classifyProbe(out, err), out, err
 }
