@@ -227,7 +227,7 @@ func probeFileAt(ctx context.Context, t *testing.T, pod string, port int, path s
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, steps.APITimeout)
 	defer cancel()
-	r, err := probe.FilesAt(ctx, steps.Clientset(ctx, t), steps.Namespace(ctx), pod, port, path)
+	r, err := steps.Probe(ctx, t).OnPort(port).Files(ctx, steps.Namespace(ctx), pod, path)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ var areas = []runtime.Area{
 	{Test: "TestServiceAccountTokens", Cases: tokenCases},
 	{Test: "TestServiceAccounts", Cases: serviceAccountCases},
 	{Test: "TestProjectedVolumes", Cases: projectedVolumeCases},
+	{Test: "TestProbe", Cases: probeCases},
 }
 
 var (
@@ -71,7 +72,12 @@ func TestMain(m *testing.M) {
 	raiseParallel()
 	ctx, cancel := runContext()
 	defer cancel()
-	s := steps.Suite{RunID: steps.NewRunID(), ProbeImage: *flagProbeImage}
+	secret, err := steps.NewProbeSecret()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+		os.Exit(2)
+	}
+	s := steps.Suite{RunID: steps.NewRunID(), ProbeImage: *flagProbeImage, ProbeSecret: secret}
 	ctx = steps.WithSuite(ctx, s)
 	testenv, err := env.NewWithContext(ctx, cfg)
 	if err != nil {
@@ -125,14 +131,18 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 	}
 	var provider runtime.Provider
 	if existing {
-		provider = &runtime.ExistingProvider{Kubeconfig: cfg.KubeconfigFile(), RunID: s.RunID, Logf: logf}
+		provider = &runtime.ExistingProvider{Kubeconfig: cfg.KubeconfigFile(), Context: cfg.KubeContext(), RunID: s.RunID, Logf: logf}
 	} else {
 		logf("mode: kind clusters (run %s)", s.RunID)
+		archive := orDefault(*flagProbeArchive, probe.ArchivePath)
+		if err := probe.CheckArchive(archive, s.ProbeImage); err != nil {
+			return nil, err
+		}
 		provider = runtime.NewKindProvider(runtime.KindOptions{
 			RunID: s.RunID, Reuse: *flagReuse, Keep: *flagKeep,
 			StateDir:     orDefault(*flagStateDir, "_build/clusters"),
 			ArtifactsDir: orDefault(*flagArtifacts, "_artifacts"),
-			ProbeArchive: orDefault(*flagProbeArchive, probe.ArchivePath),
+			ProbeArchive: archive,
 			Interrupted:  func() bool { return ctx.Err() != nil },
 			Logf:         logf,
 		})
@@ -267,6 +277,9 @@ func chooseMode(cfg *envconf.Config) (existing bool, err error) {
 		return true, nil
 	case *flagCluster != "" && *flagCluster != "kind":
 		return false, fmt.Errorf("--cluster=%q is not a mode: use --cluster=kind, or --kubeconfig=PATH for an existing cluster", *flagCluster)
+	}
+	if c := cfg.KubeContext(); c != "" {
+		return false, fmt.Errorf("--context=%s chooses a context of --kubeconfig: kind clusters have kubeconfigs of their own; pass --kubeconfig=PATH with it", c)
 	}
 	if os.Getenv("KUBECONFIG") != "" {
 		fmt.Println("conformance: note: $KUBECONFIG is ignored; pass --kubeconfig=PATH to test an existing cluster")

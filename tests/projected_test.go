@@ -82,7 +82,7 @@ func twoSecretsMode511() features.Feature {
 		Assess("my-username is mysecret's username, mode 0644", expectFile(pod, dir+"/my-group/my-username", "admin-kic", "0644", 0, 0)).
 		Assess("my-password is mysecret2's password, mode 0777", expectFile(pod, dir+"/my-group/my-password", "s3cr3t-kic", "0777", 0, 0)).
 		Assess("the volume is mounted read-only", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if f := steps.ReadFile(ctx, t, steps.Clientset(ctx, t), pod, dir+"/my-group/my-password"); !f.ReadOnlyMount {
+			if f := steps.ReadFile(ctx, t, pod, dir+"/my-group/my-password"); !f.ReadOnlyMount {
 				t.Errorf("%s is on mount %s, not read-only", f.Path, f.MountPoint)
 			}
 			return ctx
@@ -157,12 +157,11 @@ func fileModes() features.Feature {
 	for _, r := range rows {
 		pod := "modes-" + r.name
 		b = b.Assess(r.name, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			cs := steps.Clientset(ctx, t)
 			for _, f := range []struct {
 				path string
 				want modeWant
 			}{{"/modes/token", r.token}, {"/modes/plain", r.plain}, {"/modes/mode511", r.m511}} {
-				got := steps.ReadFile(ctx, t, cs, pod, f.path)
+				got := steps.ReadFile(ctx, t, pod, f.path)
 				if got.Mode != f.want.mode || got.UID != f.want.uid || got.GID != f.want.gid {
 					t.Errorf("%s: %s %d:%d, want %s %d:%d", f.path, got.Mode, got.UID, got.GID, f.want.mode, f.want.uid, f.want.gid)
 				}
@@ -200,7 +199,7 @@ func createConfigMap(name string, data map[string]string) features.Func {
 
 func expectContent(pod, path, want string) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-		if f := steps.ReadFile(ctx, t, steps.Clientset(ctx, t), pod, path); string(f.Content) != want {
+		if f := steps.ReadContent(ctx, t, pod, path); string(f.Content) != want {
 			t.Errorf("%s holds %q, want %q", path, f.Content, want)
 		}
 		return ctx
@@ -209,7 +208,7 @@ func expectContent(pod, path, want string) features.Func {
 
 func expectFile(pod, path, content, mode string, uid, gid uint32) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-		f := steps.ReadFile(ctx, t, steps.Clientset(ctx, t), pod, path)
+		f := steps.ReadContent(ctx, t, pod, path)
 		if string(f.Content) != content || f.Mode != mode || f.UID != uid || f.GID != gid {
 			t.Errorf("%s: %q %s %d:%d, want %q %s %d:%d", path, f.Content, f.Mode, f.UID, f.GID, content, mode, uid, gid)
 		}
@@ -278,19 +277,19 @@ func ephemeralContainers() features.Feature {
 			f, err := probeFileAt(ctx, t, pod, 8082, path)
 			if err != nil {
 				t.Error(err)
-			} else if !strings.Contains(f.Error, "permission denied") || len(f.Content) != 0 {
-				t.Errorf("other-user reading %s: error %q, %d bytes; want permission denied", path, f.Error, len(f.Content))
+			} else if !strings.Contains(f.Error, "permission denied") || f.SHA256 != "" {
+				t.Errorf("other-user reading %s: error %q, sha256 %q; want permission denied and nothing read", path, f.Error, f.SHA256)
 			}
 			return ctx
 		}).
 		Assess("right after: the mode is unchanged, as the seed says", expectMode(pod, probe.Port, path, "0600", 1000, 0)).
 		Assess("after the next write (rotation): the token is 0644 root:root, readable by both", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			cs := steps.Clientset(ctx, t)
+			pc := steps.Probe(ctx, t)
 			ns := steps.Namespace(ctx)
-			first := steps.ReadFile(ctx, t, cs, pod, path)
+			first := steps.ReadFile(ctx, t, pod, path)
 			err := wait.For(ctx, "the kubelet to rewrite the token", wait.Options{Timeout: 11 * time.Minute, Interval: 5 * time.Second, Due: "due 470-570 s after the token's iat"},
 				func(ctx context.Context) (bool, string, error) {
-					r, err := probe.Files(ctx, cs, ns, pod, path)
+					r, err := pc.Files(ctx, ns, pod, path)
 					if err != nil {
 						return false, err.Error(), nil
 					}

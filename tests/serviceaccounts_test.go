@@ -154,7 +154,7 @@ func missingServiceAccount() features.Feature {
 		Setup(steps.CreateNamespace()).
 		Assess("rejected with serviceaccount \"missing\" not found", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			s, _ := steps.SuiteFrom(ctx)
-			pod := steps.ProbePod("orphan").ServiceAccount("missing").Build(s.ProbeImage, steps.Namespace(ctx))
+			pod := steps.ProbePod("orphan").ServiceAccount("missing").Build(s, steps.Namespace(ctx))
 			_, err := steps.Clientset(ctx, t).CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 			if err == nil || !strings.Contains(err.Error(), `serviceaccount "missing" not found`) {
 				t.Errorf("create: %v, want a refusal saying serviceaccount \"missing\" not found", err)
@@ -237,7 +237,7 @@ func imagePullSecrets() features.Feature {
 			// Admission reads ServiceAccounts from an informer: wait until a
 			// dry-run pod shows the patch, then create the real one.
 			s, _ := steps.SuiteFrom(ctx)
-			dryRun := steps.ProbePod("dry-run").Build(s.ProbeImage, ns)
+			dryRun := steps.ProbePod("dry-run").Build(s, ns)
 			err := wait.For(ctx, "admission to see the patched ServiceAccount", wait.Options{Timeout: 10 * time.Second, Interval: 200 * time.Millisecond},
 				func(ctx context.Context) (bool, string, error) {
 					p, err := cs.CoreV1().Pods(ns).Create(ctx, dryRun, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})

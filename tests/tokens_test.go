@@ -727,9 +727,11 @@ func rotation() features.Feature {
 		Setup(readVerifiedToken("first", pod, path, aud)).
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			first := tokenFrom(ctx, t, "first")
-			cs := steps.Clientset(ctx, t)
+			pc := steps.Probe(ctx, t)
 			ns := steps.Namespace(ctx)
-			if err := probe.StartWatch(ctx, cs, ns, pod, path, 250*time.Millisecond); err != nil {
+			// The watcher keeps each generation's bytes: the new token is
+			// verified below (and never logged).
+			if err := pc.StartWatch(ctx, ns, pod, path, 250*time.Millisecond, true); err != nil {
 				t.Fatal(err)
 			}
 			iat := first.Claims.IssuedAt.Time
@@ -737,7 +739,7 @@ func rotation() features.Feature {
 			var last *probe.Watch
 			err := wait.For(ctx, "the kubelet to replace the token", wait.Options{Timeout: deadline, Interval: 5 * time.Second, Due: "due 470-570 s after iat"},
 				func(ctx context.Context) (bool, string, error) {
-					w, err := probe.Watched(ctx, cs, ns, pod, path)
+					w, err := pc.Watched(ctx, ns, pod, path)
 					if err != nil {
 						return false, err.Error(), nil
 					}
@@ -752,7 +754,7 @@ func rotation() features.Feature {
 			seen := last.Reads
 			err = wait.For(ctx, "eight more reads after the swap", wait.Options{Timeout: 30 * time.Second, Interval: time.Second},
 				func(ctx context.Context) (bool, string, error) {
-					w, err := probe.Watched(ctx, cs, ns, pod, path)
+					w, err := pc.Watched(ctx, ns, pod, path)
 					if err != nil {
 						return false, err.Error(), nil
 					}
@@ -840,9 +842,9 @@ func rotation() features.Feature {
 			if first == nil {
 				return ctx
 			}
-			f := steps.ReadFile(ctx, t, steps.Clientset(ctx, t), pod, sub)
+			f := steps.ReadFile(ctx, t, pod, sub)
 			if f.SHA256 != sha(first.Raw) {
-				t.Errorf("subPath %s now holds %s, want the old token %s: a subPath mount receives no updates", sub, token.Fingerprint(string(f.Content)), first.Fingerprint)
+				t.Errorf("subPath %s now holds sha256:%.12s, want the old token %s: a subPath mount receives no updates", sub, f.SHA256, first.Fingerprint)
 			}
 			return ctx
 		}).Feature()

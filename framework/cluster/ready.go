@@ -20,29 +20,52 @@ import (
 
 // RESTConfig loads a kubeconfig file, with a clear error for a missing or
 // malformed one.
-func RESTConfig(kubeconfig string) (*rest.Config, error) {
+func RESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
+	cfg, _, err := restConfig(kubeconfig, kubeContext)
+	return cfg, err
+}
+
+// restConfig is RESTConfig, also returning the name of the context used.
+func restConfig(kubeconfig, kubeContext string) (*rest.Config, string, error) {
 	if _, err := os.Stat(kubeconfig); err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return nil, "", fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	raw, err := clientcmd.LoadFromFile(kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s is not a valid kubeconfig: %w", kubeconfig, err)
+		return nil, "", fmt.Errorf("kubeconfig %s is not a valid kubeconfig: %w", kubeconfig, err)
 	}
-	cfg, err := clientcmd.NewDefaultClientConfig(*raw, &clientcmd.ConfigOverrides{}).ClientConfig()
+	used := kubeContext
+	if used == "" {
+		used = raw.CurrentContext
+	}
+	if _, ok := raw.Contexts[used]; !ok {
+		names := make([]string, 0, len(raw.Contexts))
+		for n := range raw.Contexts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if kubeContext == "" {
+			return nil, "", fmt.Errorf("kubeconfig %s has no current-context %q: pass --context (it has %s)", kubeconfig, used, strings.Join(names, ", "))
+		}
+		return nil, "", fmt.Errorf("kubeconfig %s has no context %q (--context); it has %s", kubeconfig, kubeContext, strings.Join(names, ", "))
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*raw, &clientcmd.ConfigOverrides{CurrentContext: used}).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return nil, "", fmt.Errorf("kubeconfig %s, context %s: %w", kubeconfig, used, err)
 	}
-	return cfg, nil
+	return cfg, used, nil
 }
 
 // Info is what the suite prints about the cluster under test.
 type Info struct {
-	Server, Version string
+	// Context is the kubeconfig context used.
+	Context, Server, Version string
 }
 
-// Reach checks that the cluster of a kubeconfig answers, within timeout.
-func Reach(ctx context.Context, kubeconfig string, timeout time.Duration) (Info, error) {
-	cfg, err := RESTConfig(kubeconfig)
+// Reach checks that the cluster of a kubeconfig's context (kubeContext, or
+// the current-context when empty) answers, within timeout.
+func Reach(ctx context.Context, kubeconfig, kubeContext string, timeout time.Duration) (Info, error) {
+	cfg, used, err := restConfig(kubeconfig, kubeContext)
 	if err != nil {
 		return Info{}, err
 	}
@@ -54,9 +77,9 @@ func Reach(ctx context.Context, kubeconfig string, timeout time.Duration) (Info,
 	}
 	v, err := cs.Discovery().ServerVersion()
 	if err != nil {
-		return Info{}, fmt.Errorf("API server %s (kubeconfig %s) does not answer: %w", cfg.Host, kubeconfig, err)
+		return Info{}, fmt.Errorf("API server %s (kubeconfig %s, context %s) does not answer: %w", cfg.Host, kubeconfig, used, err)
 	}
-	return Info{Server: cfg.Host, Version: v.GitVersion}, nil
+	return Info{Context: used, Server: cfg.Host, Version: v.GitVersion}, nil
 }
 
 // WaitUsable waits until a new cluster can run the suite's pods: every node
@@ -64,7 +87,7 @@ func Reach(ctx context.Context, kubeconfig string, timeout time.Duration) (Info,
 // default namespace present (kind returns before it exists, and a pod
 // created without it is rejected).
 func WaitUsable(ctx context.Context, kubeconfig string, timeout time.Duration) error {
-	cfg, err := RESTConfig(kubeconfig)
+	cfg, err := RESTConfig(kubeconfig, "")
 	if err != nil {
 		return err
 	}

@@ -11,28 +11,61 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe/server"
 )
 
-// Files asks the probe in namespace/pod to describe paths and returns its
-// report, which holds one FileReport per path in the order given. A path that
-// is missing or unreadable in the pod is not an error here: it is reported in
-// its FileReport (Exists, Error). Errors name the pod and wrap the cause, for
-// example the API server's answer when the pod is not running yet.
-func Files(ctx context.Context, c kubernetes.Interface, namespace, pod string, paths ...string) (*Report, error) {
-	return FilesAt(ctx, c, namespace, pod, Port, paths...)
+// Client asks probes through the API server's pod proxy, with the run's
+// secret on every request (the probe refuses any request without it).
+type Client struct {
+	cs     kubernetes.Interface
+	secret string
+	port   int
 }
 
-// FilesAt is Files asking the probe that listens on port (a second probe in
-// the pod, started with $PROBE_PORT).
-func FilesAt(ctx context.Context, c kubernetes.Interface, namespace, pod string, port int, paths ...string) (*Report, error) {
+// NewClient returns a client for the probes of a run whose secret is secret.
+func NewClient(cs kubernetes.Interface, secret string) *Client {
+	return &Client{cs: cs, secret: secret, port: Port}
+}
+
+// OnPort returns a client for the probe listening on port (a second probe
+// in the pod, started with $PROBE_PORT).
+func (c *Client) OnPort(port int) *Client {
+	cp := *c
+	cp.port = port
+	return &cp
+}
+
+// Files asks the probe in namespace/pod to describe paths by their metadata,
+// size and SHA-256; their bytes stay in the pod. It returns one FileReport per
+// path, in the order given. A path that is missing or unreadable in the pod is
+// not an error here: it is reported in its FileReport (Exists, Error). A path
+// outside the pod's volume mounts is refused by the probe (an error). Errors
+// name the pod and wrap the cause, for example the API server's answer when
+// the pod is not running yet.
+func (c *Client) Files(ctx context.Context, namespace, pod string, paths ...string) (*Report, error) {
+	return c.files(ctx, namespace, pod, false, paths)
+}
+
+// Contents is Files with the files' bytes (at most ContentLimit each), for
+// an assertion that needs them. Callers must not log or store secret bytes
+// (tokens, keys): use token.Fingerprint or the SHA-256 in messages.
+func (c *Client) Contents(ctx context.Context, namespace, pod string, paths ...string) (*Report, error) {
+	return c.files(ctx, namespace, pod, true, paths)
+}
+
+func (c *Client) files(ctx context.Context, namespace, pod string, content bool, paths []string) (*Report, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("probe %s/%s: no paths to ask for", namespace, pod)
 	}
 	// Pods().ProxyGet takes its query as a map, which cannot repeat "path";
 	// the request is built the same way here, with one Param per path.
-	req := proxyVerbPort(c, "GET", namespace, pod, port).Suffix("files")
+	req := c.request("GET", namespace, pod).Suffix("files")
 	for _, p := range paths {
 		req = req.Param("path", p)
+	}
+	if content {
+		req = req.Param("content", "true")
 	}
 	body, err := get(ctx, req)
 	if err != nil {
@@ -50,13 +83,8 @@ func FilesAt(ctx context.Context, c kubernetes.Interface, namespace, pod string,
 
 // Healthy returns nil when the probe in namespace/pod answers /healthz with
 // "ok", and otherwise an error naming the pod. It asks once.
-func Healthy(ctx context.Context, c kubernetes.Interface, namespace, pod string) error {
-	return HealthyAt(ctx, c, namespace, pod, Port)
-}
-
-// HealthyAt is Healthy for the probe listening on port.
-func HealthyAt(ctx context.Context, c kubernetes.Interface, namespace, pod string, port int) error {
-	body, err := get(ctx, proxyVerbPort(c, "GET", namespace, pod, port).Suffix("healthz"))
+func (c *Client) Healthy(ctx context.Context, namespace, pod string) error {
+	body, err := get(ctx, c.request("GET", namespace, pod).Suffix("healthz"))
 	if err != nil {
 		return fmt.Errorf("probe %s/%s: GET /healthz: %w", namespace, pod, err)
 	}
@@ -67,9 +95,13 @@ func HealthyAt(ctx context.Context, c kubernetes.Interface, namespace, pod strin
 }
 
 // StartWatch makes the probe in namespace/pod read path every interval and
-// record each read (POST /watch); it asks once. Watched returns the record.
-func StartWatch(ctx context.Context, c kubernetes.Interface, namespace, pod, path string, interval time.Duration) error {
-	req := proxyVerb(c, "POST", namespace, pod).Suffix("watch").Param("path", path).Param("interval", interval.String())
+// record each read (POST /watch); with content, each generation keeps its
+// bytes. It asks once. Watched returns the record.
+func (c *Client) StartWatch(ctx context.Context, namespace, pod, path string, interval time.Duration, content bool) error {
+	req := c.request("POST", namespace, pod).Suffix("watch").Param("path", path).Param("interval", interval.String())
+	if content {
+		req = req.Param("content", "true")
+	}
 	if _, err := get(ctx, req); err != nil {
 		return fmt.Errorf("probe %s/%s: POST /watch %s: %w", namespace, pod, path, err)
 	}
@@ -77,8 +109,8 @@ func StartWatch(ctx context.Context, c kubernetes.Interface, namespace, pod, pat
 }
 
 // Watched returns what the probe's watcher of path has seen so far.
-func Watched(ctx context.Context, c kubernetes.Interface, namespace, pod, path string) (*Watch, error) {
-	body, err := get(ctx, proxy(c, namespace, pod).Suffix("watch").Param("path", path))
+func (c *Client) Watched(ctx context.Context, namespace, pod, path string) (*Watch, error) {
+	body, err := get(ctx, c.request("GET", namespace, pod).Suffix("watch").Param("path", path))
 	if err != nil {
 		return nil, fmt.Errorf("probe %s/%s: GET /watch %s: %w", namespace, pod, path, err)
 	}
@@ -89,22 +121,16 @@ func Watched(ctx context.Context, c kubernetes.Interface, namespace, pod, path s
 	return &w, nil
 }
 
-// proxy starts a GET through the API server's proxy to the probe's port:
-// /api/v1/namespaces/<namespace>/pods/http:<pod>:<Port>/proxy/...
-func proxy(c kubernetes.Interface, namespace, pod string) *rest.Request {
-	return proxyVerb(c, "GET", namespace, pod)
-}
-
-func proxyVerb(c kubernetes.Interface, verb, namespace, pod string) *rest.Request {
-	return proxyVerbPort(c, verb, namespace, pod, Port)
-}
-
-func proxyVerbPort(c kubernetes.Interface, verb, namespace, pod string, port int) *rest.Request {
-	return c.CoreV1().RESTClient().Verb(verb).
+// request starts a request through the API server's proxy to the probe's
+// port, /api/v1/namespaces/<namespace>/pods/http:<pod>:<port>/proxy/...,
+// carrying the secret.
+func (c *Client) request(verb, namespace, pod string) *rest.Request {
+	return c.cs.CoreV1().RESTClient().Verb(verb).
 		Namespace(namespace).
 		Resource("pods").
 		SubResource("proxy").
-		Name(utilnet.JoinSchemeNamePort("http", pod, strconv.Itoa(port)))
+		Name(utilnet.JoinSchemeNamePort("http", pod, strconv.Itoa(c.port))).
+		SetHeader(server.SecretHeader, c.secret)
 }
 
 // get runs req and returns the body. For a failure it returns the API

@@ -2,6 +2,8 @@ package probe_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -21,10 +24,16 @@ import (
 // /api/v1/namespaces/ns1/pods/http:pod1:8080/proxy/<rest> reach the probe
 // handler as /<rest>, query included; everything else gets a 503 Status, as
 // the API server answers for a pod that is not running.
-func fakeAPIServer(t *testing.T) (kubernetes.Interface, *[]string) {
+func fakeAPIServer(t *testing.T, allow ...string) (kubernetes.Interface, *[]string) {
 	t.Helper()
 	const prefix = "/api/v1/namespaces/ns1/pods/http:pod1:8080/proxy"
-	probeHandler := server.NewHandler()
+	if len(allow) == 0 {
+		allow = []string{"/nonexistent"}
+	}
+	probeHandler, err := server.NewHandler(server.Config{Secret: testSecret, Allow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var seen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = append(seen, r.URL.RequestURI())
@@ -48,9 +57,12 @@ func fakeAPIServer(t *testing.T) (kubernetes.Interface, *[]string) {
 	return c, &seen
 }
 
+const testSecret = "0123456789abcdef-client-test"
+
 func TestFiles(t *testing.T) {
-	c, seen := fakeAPIServer(t)
 	dir := t.TempDir()
+	cs, seen := fakeAPIServer(t, dir)
+	c := probe.NewClient(cs, testSecret)
 	file := filepath.Join(dir, "token")
 	if err := os.WriteFile(file, []byte("jwt"), 0o600); err != nil {
 		t.Fatal(err)
@@ -59,7 +71,7 @@ func TestFiles(t *testing.T) {
 	// A path with characters that need escaping in a query.
 	odd := filepath.Join(dir, "a b&c=d")
 
-	r, err := probe.Files(context.Background(), c, "ns1", "pod1", file, missing, odd)
+	r, err := c.Contents(context.Background(), "ns1", "pod1", file, missing, odd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,21 +91,61 @@ func TestFiles(t *testing.T) {
 	if len(*seen) != 1 || strings.Count((*seen)[0], "path=") != 3 {
 		t.Errorf("requests = %q, want one GET with three path parameters", *seen)
 	}
+
+	// Files leaves the bytes in the pod: digest and metadata only.
+	r, err = c.Files(context.Background(), "ns1", "pod1", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := r.Files[0]; !f.Exists || len(f.Content) != 0 || f.SHA256 != sha256Hex("jwt") || f.Size != 3 {
+		t.Errorf("Files: %+v, want digest and size, no content", f)
+	}
+}
+
+// A client with another run's secret is refused by the probe, and says so.
+func TestWrongSecretIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	cs, _ := fakeAPIServer(t, dir)
+	_, err := probe.NewClient(cs, "0123456789abcdef-another-run").Files(context.Background(), "ns1", "pod1", filepath.Join(dir, "x"))
+	if err == nil || !strings.Contains(err.Error(), server.SecretHeader) {
+		t.Errorf("Files with another secret: %v, want the probe's refusal naming %s", err, server.SecretHeader)
+	}
+}
+
+func TestEnv(t *testing.T) {
+	env := probe.Env("kic-probe", []corev1.VolumeMount{{MountPath: "/var/run/secrets/tokens/"}, {MountPath: "/sub/token", SubPath: "token"}})
+	if len(env) != 2 || env[0].Name != server.SecretEnv || env[0].Value != "" || env[0].ValueFrom.SecretKeyRef.Name != "kic-probe" || env[0].ValueFrom.SecretKeyRef.Key != probe.SecretKey {
+		t.Errorf("secret env = %+v, want it read from Secret kic-probe, never a literal value", env)
+	}
+	if got, want := env[1].Value, probe.ServiceAccountDir+":/var/run/secrets/tokens:/sub/token"; env[1].Name != server.AllowEnv || got != want {
+		t.Errorf("%s = %q, want %q", env[1].Name, got, want)
+	}
+	cfg, err := server.ConfigFromEnv(func(k string) string {
+		if k == server.SecretEnv {
+			return testSecret
+		}
+		return env[1].Value
+	})
+	if err != nil || len(cfg.Allow) != 3 {
+		t.Errorf("the probe reads the allow-list as %+v, %v", cfg, err)
+	}
 }
 
 func TestHealthy(t *testing.T) {
-	c, _ := fakeAPIServer(t)
-	if err := probe.Healthy(context.Background(), c, "ns1", "pod1"); err != nil {
+	cs, _ := fakeAPIServer(t)
+	if err := probe.NewClient(cs, testSecret).Healthy(context.Background(), "ns1", "pod1"); err != nil {
 		t.Errorf("Healthy = %v", err)
 	}
 }
 
 func TestErrorsNameThePod(t *testing.T) {
-	c, _ := fakeAPIServer(t)
+	cs, _ := fakeAPIServer(t)
+	c := probe.NewClient(cs, testSecret)
 	ctx := context.Background()
-	_, filesErr := probe.Files(ctx, c, "ns1", "pod2", "/etc/hostname")
-	healthErr := probe.Healthy(ctx, c, "ns1", "pod2")
-	_, noPathErr := probe.Files(ctx, c, "ns1", "pod1")
+	_, filesErr := c.Files(ctx, "ns1", "pod2", "/etc/hostname")
+	healthErr := c.Healthy(ctx, "ns1", "pod2")
+	_, noPathErr := c.Files(ctx, "ns1", "pod1")
+	_, outsideErr := c.Files(ctx, "ns1", "pod1", "/proc/1/environ")
 	for name, err := range map[string]error{"Files": filesErr, "Healthy": healthErr, "Files without paths": noPathErr} {
 		if err == nil {
 			t.Errorf("%s: no error", name)
@@ -103,7 +155,15 @@ func TestErrorsNameThePod(t *testing.T) {
 			t.Errorf("%s: error %q does not name the pod", name, err)
 		}
 	}
+	if outsideErr == nil || !strings.Contains(outsideErr.Error(), "outside the pod's volume mounts") {
+		t.Errorf("Files(/proc/1/environ): %v, want the probe's refusal", outsideErr)
+	}
 	if filesErr != nil && !strings.Contains(filesErr.Error(), "no endpoints available") {
 		t.Errorf("Files: error %q does not carry the API server's message", filesErr)
 	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

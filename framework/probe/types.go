@@ -10,7 +10,14 @@
 // decide what a failed request means.
 package probe
 
-import "github.com/kube-identity-conformance/kube-identity-conformance/framework/probe/server"
+import (
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe/server"
+)
 
 // Port is the TCP port the probe serves HTTP on.
 const Port = server.Port
@@ -40,3 +47,36 @@ type Watch = server.Watch
 
 // Generation is one content a watched path had.
 type Generation = server.Generation
+
+// SecretKey is the key of the run's secret in the Secret a probe container
+// reads it from.
+const SecretKey = "secret"
+
+// ServiceAccountDir is where the kubelet mounts the automounted API
+// credentials (kube-api-access); it is on every probe's allow-list, and
+// simply missing in a pod that does not automount them.
+const ServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// Env is the environment a probe container needs: the run's secret, read
+// from key SecretKey of the Secret secretName in the pod's namespace (so the
+// value is not in the pod spec), and the allow-list: the container's volume
+// mount paths and ServiceAccountDir.
+func Env(secretName string, mounts []corev1.VolumeMount) []corev1.EnvVar {
+	allow := []string{ServiceAccountDir}
+	for _, m := range mounts {
+		allow = append(allow, filepath.Clean(m.MountPath))
+	}
+	return []corev1.EnvVar{{
+		Name: server.SecretEnv,
+		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: secretName},
+			Key:                  SecretKey,
+		}},
+	}, {
+		Name:  server.AllowEnv,
+		Value: strings.Join(allow, ":"),
+	}}
+}
+
+// MinSecretLength is the shortest run secret a probe accepts.
+const MinSecretLength = server.MinSecretLength

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,7 +29,8 @@ type KindOptions struct {
 	RunID                  string
 	Reuse, Keep            bool
 	StateDir, ArtifactsDir string
-	// ProbeArchive is loaded into every node.
+	// ProbeArchive is loaded into every node; the caller has checked that it
+	// holds the probe image (probe.CheckArchive).
 	ProbeArchive string
 	// Interrupted reports whether the run was stopped (Ctrl-C, deadline):
 	// logs are then not exported.
@@ -66,9 +66,6 @@ func (p *KindProvider) Create(ctx context.Context, s Slot) (*steps.Cluster, erro
 	if s.Owner != "" {
 		o.Own = p.o.RunID
 	}
-	if _, err := os.Stat(p.o.ProbeArchive); err != nil {
-		return nil, fmt.Errorf("probe image archive %s is missing: run `make probe-image` first", p.o.ProbeArchive)
-	}
 	k, err := cluster.Prepare(ctx, o)
 	if err != nil {
 		return nil, err
@@ -93,11 +90,11 @@ func (p *KindProvider) handle(ctx context.Context, k *cluster.Kind, prof cluster
 	if err := k.LoadImageArchives(p.o.ProbeArchive); err != nil {
 		return c, err
 	}
-	info, err := cluster.Reach(ctx, k.Kubeconfig, 15*time.Second)
+	info, err := cluster.Reach(ctx, k.Kubeconfig, "", 15*time.Second)
 	if err != nil {
 		return c, err
 	}
-	if c.REST, err = cluster.RESTConfig(k.Kubeconfig); err != nil {
+	if c.REST, err = cluster.RESTConfig(k.Kubeconfig, ""); err != nil {
 		return c, err
 	}
 	shareClient(c.REST)
@@ -197,8 +194,10 @@ func removeRunNamespaces(ctx context.Context, c *steps.Cluster, runID string, lo
 
 // ExistingProvider hands out the one existing cluster for every slot.
 type ExistingProvider struct {
-	Kubeconfig, RunID string
-	Logf              func(string, ...any)
+	// Kubeconfig and Context (empty: its current-context) reach the cluster;
+	// every client of the run is built from them.
+	Kubeconfig, Context, RunID string
+	Logf                       func(string, ...any)
 
 	once    sync.Once
 	cluster *steps.Cluster
@@ -219,13 +218,13 @@ func (p *ExistingProvider) Create(ctx context.Context, _ Slot) (*steps.Cluster, 
 }
 
 func (p *ExistingProvider) connect(ctx context.Context) (*steps.Cluster, error) {
-	info, err := cluster.Reach(ctx, p.Kubeconfig, 15*time.Second)
+	info, err := cluster.Reach(ctx, p.Kubeconfig, p.Context, 15*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	p.Logf("mode: existing cluster (--kubeconfig=%s): API server %s, Kubernetes %s", p.Kubeconfig, info.Server, info.Version)
+	p.Logf("mode: existing cluster (--kubeconfig=%s, context %s): API server %s, Kubernetes %s", p.Kubeconfig, info.Context, info.Server, info.Version)
 	c := &steps.Cluster{Name: "existing", Kubeconfig: p.Kubeconfig}
-	if c.REST, err = cluster.RESTConfig(p.Kubeconfig); err != nil {
+	if c.REST, err = cluster.RESTConfig(p.Kubeconfig, info.Context); err != nil {
 		return nil, err
 	}
 	shareClient(c.REST)

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
 )
 
@@ -58,8 +59,29 @@ func CreateNamespace() features.Func {
 		if err := waitServiceAccount(ctx, cs, name, "default", ServiceAccountTimeout); err != nil {
 			t.Fatal(err)
 		}
+		if err := createProbeSecret(ctx, cs, name, s); err != nil {
+			t.Fatal(err)
+		}
 		return context.WithValue(ctx, namespaceKey{}, name)
 	}
+}
+
+// createProbeSecret puts the run's probe secret in the namespace, where the
+// probe containers read it (probe.Env).
+func createProbeSecret(ctx context.Context, cs kubernetes.Interface, ns string, s Suite) error {
+	if len(s.ProbeSecret) < probe.MinSecretLength {
+		return fmt.Errorf("the suite has no probe secret (TestMain sets Suite.ProbeSecret with NewProbeSecret)")
+	}
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: ProbeSecretName, Labels: map[string]string{LabelSuite: "true", LabelRun: s.RunID}},
+		Data:       map[string][]byte{probe.SecretKey: []byte(s.ProbeSecret)},
+	}
+	cctx, cancel := context.WithTimeout(ctx, APITimeout)
+	defer cancel()
+	if _, err := cs.CoreV1().Secrets(ns).Create(cctx, sec, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create the probe's Secret %s/%s: %w", ns, ProbeSecretName, err)
+	}
+	return nil
 }
 
 func waitServiceAccount(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {

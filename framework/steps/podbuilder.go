@@ -77,17 +77,31 @@ func (b *PodBuilder) Edit(f func(*corev1.Pod)) *PodBuilder {
 	return b
 }
 
-// Build returns the pod with the probe image and namespace set.
-func (b *PodBuilder) Build(image, namespace string) *corev1.Pod {
+// Build returns the pod in namespace, every container running the run's
+// probe (WireProbe).
+func (b *PodBuilder) Build(s Suite, namespace string) *corev1.Pod {
 	p := b.pod.DeepCopy()
 	p.Namespace = namespace
 	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
 		for i := range cs {
-			cs[i].Image = image
+			cs[i].Image = s.ProbeImage
 			cs[i].ImagePullPolicy = corev1.PullIfNotPresent
 		}
 	}
+	WireProbe(&p.Spec)
 	return p
+}
+
+// WireProbe gives every container of spec what the probe needs to serve
+// (probe.Env): the run's secret from the namespace's ProbeSecretName Secret,
+// and the container's own volume mounts as its allow-list. Every pod the
+// suite creates goes through it.
+func WireProbe(spec *corev1.PodSpec) {
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			cs[i].Env = append(cs[i].Env, probe.Env(ProbeSecretName, cs[i].VolumeMounts)...)
+		}
+	}
 }
 
 // CreatePod creates the built pod in the feature's namespace.
@@ -98,7 +112,7 @@ func CreatePod(b *PodBuilder) features.Func {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pod := b.Build(s.ProbeImage, Namespace(ctx))
+		pod := b.Build(s, Namespace(ctx))
 		cctx, cancel := context.WithTimeout(ctx, APITimeout)
 		defer cancel()
 		if _, err := Clientset(ctx, t).CoreV1().Pods(pod.Namespace).Create(cctx, pod, metav1.CreateOptions{}); err != nil {
@@ -154,7 +168,8 @@ func AddEphemeralContainer(ctx context.Context, t *testing.T, pod string, ec cor
 		return fmt.Errorf("get pod %s/%s: %w", ns, pod, err)
 	}
 	ec.Image, ec.ImagePullPolicy = s.ProbeImage, corev1.PullIfNotPresent
-	ec.Env = append(ec.Env, corev1.EnvVar{Name: "PROBE_PORT", Value: fmt.Sprint(port)})
+	ec.Env = append(ec.Env, corev1.EnvVar{Name: probe.PortEnv, Value: fmt.Sprint(port)})
+	ec.Env = append(ec.Env, probe.Env(ProbeSecretName, ec.VolumeMounts)...)
 	p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, ec)
 	if _, err := cs.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, pod, p, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("add ephemeral container %s to %s/%s: %w", ec.Name, ns, pod, err)
@@ -168,7 +183,7 @@ func AddEphemeralContainer(ctx context.Context, t *testing.T, pod string, ec cor
 			for _, st := range p.Status.EphemeralContainerStatuses {
 				if st.Name == ec.Name {
 					if st.State.Running != nil {
-						if err := probe.HealthyAt(ctx, cs, ns, pod, port); err != nil {
+						if err := probe.NewClient(cs, s.ProbeSecret).OnPort(port).Healthy(ctx, ns, pod); err != nil {
 							return false, "running; probe: " + err.Error(), nil
 						}
 						return true, "running, probe answers", nil

@@ -56,6 +56,9 @@ func deployFixture(name string, more ...decoder.DecodeOption) features.Func {
 		src, _ := fixtures.Source(name)
 		t.Logf("fixture %s (%s)", name, src)
 		for _, o := range objs {
+			if pod, ok := o.(*corev1.Pod); ok {
+				WireProbe(&pod.Spec)
+			}
 			if err := c.Resources(ns).Create(ctx, o); err != nil {
 				t.Fatalf("create %T %s from fixture %s: %v", o, o.GetName(), name, err)
 			}
@@ -68,15 +71,14 @@ func deployFixture(name string, more ...decoder.DecodeOption) features.Func {
 func WaitPodServing(name string) features.Func {
 	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 		t.Helper()
-		cs := Clientset(ctx, t)
-		if err := waitPodServing(ctx, cs, Namespace(ctx), name, PodStartTimeout); err != nil {
+		if err := waitPodServing(ctx, Clientset(ctx, t), Probe(ctx, t), Namespace(ctx), name, PodStartTimeout); err != nil {
 			t.Fatal(err)
 		}
 		return ctx
 	}
 }
 
-func waitPodServing(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
+func waitPodServing(ctx context.Context, cs kubernetes.Interface, pc *probe.Client, ns, name string, timeout time.Duration) error {
 	return wait.For(ctx, fmt.Sprintf("pod %s/%s to run and its probe to answer", ns, name), wait.Options{Timeout: timeout, Interval: time.Second},
 		func(ctx context.Context) (bool, string, error) {
 			pod, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
@@ -89,7 +91,7 @@ func waitPodServing(ctx context.Context, cs kubernetes.Interface, ns, name strin
 			if pod.Status.Phase != corev1.PodRunning {
 				return false, describePod(ctx, cs, pod), nil
 			}
-			if err := probe.Healthy(ctx, cs, ns, name); err != nil {
+			if err := pc.Healthy(ctx, ns, name); err != nil {
 				return false, "running; probe: " + err.Error(), nil
 			}
 			return true, "", nil
@@ -137,13 +139,31 @@ func Pod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name string
 	return pod
 }
 
-// ReadFile returns what the probe in pod sees at path; it fails the test when
-// the probe cannot be asked or the file is missing.
-func ReadFile(ctx context.Context, t *testing.T, cs kubernetes.Interface, pod, path string) *probe.FileReport {
+// ReadFile returns what the probe in pod sees at path: metadata, size and
+// SHA-256, not the bytes. It fails the test when the probe cannot be asked or
+// the file is missing.
+func ReadFile(ctx context.Context, t *testing.T, pod, path string) *probe.FileReport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	return readFile(ctx, t, pod, path, false)
+}
+
+// ReadContent is ReadFile with the file's bytes, for an assertion that needs
+// them; secret bytes must not be logged (use token.Fingerprint).
+func ReadContent(ctx context.Context, t *testing.T, pod, path string) *probe.FileReport {
+	t.Helper()
+	return readFile(ctx, t, pod, path, true)
+}
+
+func readFile(ctx context.Context, t *testing.T, pod, path string, content bool) *probe.FileReport {
+	t.Helper()
+	pc := Probe(ctx, t)
+	ctx, cancel := context.WithTimeout(ctx, APITimeout)
 	defer cancel()
-	r, err := probe.Files(ctx, cs, Namespace(ctx), pod, path)
+	read := pc.Files
+	if content {
+		read = pc.Contents
+	}
+	r, err := read(ctx, Namespace(ctx), pod, path)
 	if err != nil {
 		t.Fatalf("read %s in pod %s: %v", path, pod, err)
 	}

@@ -6,6 +6,8 @@ package steps
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 )
 
 // Labels put on everything the suite creates, so that leftovers can be found.
@@ -30,6 +34,24 @@ type Suite struct {
 	RunID string
 	// ProbeImage replaces the example images in every fixture.
 	ProbeImage string
+	// ProbeSecret is the run's secret: every probe the run starts refuses a
+	// request without it. CreateNamespace puts it in a Secret
+	// (ProbeSecretName) that the probe containers read it from. It is never
+	// logged.
+	ProbeSecret string
+}
+
+// ProbeSecretName is the Secret in each of the run's namespaces that holds
+// Suite.ProbeSecret.
+const ProbeSecretName = "kic-probe"
+
+// NewProbeSecret returns a fresh random secret for a run.
+func NewProbeSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("probe secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 type suiteKey struct{}
@@ -106,6 +128,16 @@ func WithCluster(ctx context.Context, c *Cluster) context.Context {
 func ClusterFrom(ctx context.Context) *Cluster {
 	c, _ := ctx.Value(clusterKey{}).(*Cluster)
 	return c
+}
+
+// Probe returns the client for the run's probes on the feature's cluster.
+func Probe(ctx context.Context, t *testing.T) *probe.Client {
+	t.Helper()
+	s, err := SuiteFrom(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return probe.NewClient(Clientset(ctx, t), s.ProbeSecret)
 }
 
 // Clientset returns the clientset of the feature's cluster.

@@ -148,7 +148,7 @@ func CallAPIWithToken(ctx context.Context, c *Cluster, raw string) (int, error) 
 // verify: nothing about an unverified token is judged.
 func ReadToken(ctx context.Context, t *testing.T, pod, path string, audiences ...string) *VerifiedToken {
 	t.Helper()
-	f := ReadFile(ctx, t, Clientset(ctx, t), pod, path)
+	f := ReadContent(ctx, t, pod, path)
 	vt, err := VerifyToken(ctx, ClusterFrom(ctx), string(f.Content), audiences...)
 	if err != nil {
 		t.Fatalf("token at %s in pod %s: %v", path, pod, err)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,24 +20,33 @@ import (
 // mountInfoPath is where the kernel describes the mounts of the process.
 const mountInfoPath = "/proc/self/mountinfo"
 
-// NewHandler returns the probe's HTTP handler:
+// NewHandler returns the probe's HTTP handler. Every request must carry
+// cfg.Secret in SecretHeader (403 otherwise), and every path must lie in
+// cfg.Allow (403 otherwise):
 //
 //	GET /healthz                  200 "ok"
 //	GET /files?path=/a&path=/b    200 JSON Report, one FileReport per path
-//	POST /watch?path=/a&interval=250ms   start reading /a every interval; 200 JSON Watch
+//	GET /files?path=/a&content=true   the same, with the files' bytes
+//	POST /watch?path=/a&interval=250ms[&content=true]   start reading /a every interval; 200 JSON Watch
 //	GET /watch?path=/a            200 JSON Watch: every read since, by generation
 //
-// /files answers 400 only when no path is given; a problem with one path is
+// Without content=true a report describes a file by its metadata, size and
+// SHA-256 only: its bytes leave the pod only when a test asks for them. /files
+// answers 400 only when no path is given; a problem with one allowed path is
 // reported in that path's FileReport.Error.
-func NewHandler() http.Handler {
-	return newHandler(mountInfoPath)
+func NewHandler(cfg Config) (http.Handler, error) {
+	return newHandler(cfg, mountInfoPath)
 }
 
 // newHandler is NewHandler reading mount information from mountInfo, so that
 // tests can supply their own.
-func newHandler(mountInfo string) http.Handler {
-	h := &handler{mountInfo: mountInfo}
-	ws := &watches{paths: map[string]*watcher{}, ctx: context.Background()}
+func newHandler(cfg Config, mountInfo string) (http.Handler, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	allow := allowList(cfg.Allow)
+	h := &handler{mountInfo: mountInfo, allow: allow}
+	ws := &watches{paths: map[string]*watcher{}, ctx: context.Background(), allow: allow}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -45,17 +55,68 @@ func newHandler(mountInfo string) http.Handler {
 	mux.HandleFunc("GET /files", h.files)
 	mux.HandleFunc("POST /watch", ws.start)
 	mux.HandleFunc("GET /watch", ws.get)
-	return mux
+	return requireSecret(cfg.Secret, mux), nil
 }
 
 type handler struct {
 	mountInfo string
+	allow     allowList
+}
+
+// wantContent reads the content=true parameter.
+func wantContent(r *http.Request) (bool, error) {
+	switch v := r.URL.Query().Get("content"); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, fmt.Errorf("content=%q: want true or false", v)
+	}
+}
+
+// target is one requested path inside its allow-list entry.
+type target struct {
+	path, entry, rel string
+}
+
+// targets places every path in the allow-list, or refuses the request.
+func (a allowList) targets(paths []string) ([]target, error) {
+	ts := make([]target, 0, len(paths))
+	for _, p := range paths {
+		entry, rel, err := a.scope(p)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, target{path: p, entry: entry, rel: rel})
+	}
+	return ts, nil
+}
+
+// refuse answers a refused or malformed request.
+func refuse(w http.ResponseWriter, err error) {
+	var rf *refusal
+	if errors.As(err, &rf) {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	http.Error(w, err.Error(), http.StatusBadRequest)
 }
 
 func (h *handler) files(w http.ResponseWriter, r *http.Request) {
 	paths := r.URL.Query()["path"]
 	if len(paths) == 0 {
 		http.Error(w, "no path parameter: use /files?path=/a&path=/b", http.StatusBadRequest)
+		return
+	}
+	content, err := wantContent(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	targets, err := h.allow.targets(paths)
+	if err != nil {
+		refuse(w, err)
 		return
 	}
 
@@ -66,12 +127,12 @@ func (h *handler) files(w http.ResponseWriter, r *http.Request) {
 		Time:      time.Now().UTC(),
 		Files:     make([]FileReport, 0, len(paths)),
 	}
-	for _, p := range paths {
-		fr := inspect(p)
+	for _, tg := range targets {
+		fr := inspectTarget(tg, content)
 		if fr.Exists || fr.IsSymlink {
 			if mountErr != nil {
 				fr.addError(mountErr)
-			} else if m := mountFor(mounts, resolve(p)); m != nil {
+			} else if m := mountFor(mounts, mountLookupPath(fr)); m != nil {
 				fr.MountPoint = m.mountPoint
 				fr.ReadOnlyMount = m.readOnly()
 			}
@@ -88,6 +149,16 @@ func (h *handler) files(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// mountLookupPath is the path whose mount a report names: the file the
+// probe really opened when it opened one, else the path asked for (a
+// dangling or refused symlink is described where it is, not where it points).
+func mountLookupPath(fr FileReport) string {
+	if fr.Resolved != "" {
+		return fr.Resolved
+	}
+	return fr.Path
+}
+
 func podName() string {
 	if name := os.Getenv("POD_NAME"); name != "" {
 		return name
@@ -99,19 +170,33 @@ func podName() string {
 	return name
 }
 
-// inspect looks at one path: Lstat for the path itself, then one open of
-// its final target, whose descriptor gives the metadata (fstat), the content
-// and the file it really is (/proc/self/fd), so that one report never mixes
-// two generations of a file the kubelet swaps underneath. A target that
-// cannot be opened (permission denied) is still described through Stat.
-func inspect(path string) FileReport {
-	fr := FileReport{Path: path}
-	if !filepath.IsAbs(path) {
-		fr.Error = fmt.Sprintf("path %q is not absolute", path)
+// inspectTarget opens the target's allow-list entry and inspects the target
+// through it.
+func inspectTarget(tg target, content bool) FileReport {
+	v, err := openView(tg.entry)
+	if err != nil {
+		fr := FileReport{Path: tg.path}
+		if !errors.Is(err, fs.ErrNotExist) {
+			fr.addError(err)
+		}
 		return fr
 	}
+	defer v.Close()
+	return inspect(v, tg.path, tg.rel, content)
+}
 
-	li, err := os.Lstat(path)
+// inspect looks at one path, rel inside v: Lstat for the path itself, then
+// one open of its final target, whose descriptor gives the metadata (fstat),
+// the content and the file it really is (/proc/self/fd), so that one report
+// never mixes two generations of a file the kubelet swaps underneath. A
+// target that cannot be opened (permission denied) is still described
+// through Stat. Symlinks are followed only inside v: one that points out of
+// the allow-list entry is described as a link, and its target is refused.
+// Without content the bytes are hashed, not kept.
+func inspect(v view, path, rel string, content bool) FileReport {
+	fr := FileReport{Path: path}
+
+	li, err := v.Lstat(rel)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			fr.addError(err)
@@ -122,14 +207,14 @@ func inspect(path string) FileReport {
 		fr.IsSymlink = true
 		fr.LinkMode = formatMode(li.Mode())
 		fr.LinkUID, fr.LinkGID = owner(li)
-		if target, err := os.Readlink(path); err != nil {
+		if target, err := v.Readlink(rel); err != nil {
 			fr.addError(err)
 		} else {
 			fr.SymlinkTarget = target
 		}
 	}
 
-	f, openErr := os.Open(path)
+	f, openErr := v.Open(rel)
 	var fi fs.FileInfo
 	if openErr == nil {
 		defer f.Close()
@@ -147,7 +232,7 @@ func inspect(path string) FileReport {
 			return fr // dangling symlink
 		}
 		fr.addError(openErr)
-		if fi, err = os.Stat(path); err != nil {
+		if fi, err = v.Stat(rel); err != nil {
 			return fr
 		}
 	}
@@ -164,11 +249,11 @@ func inspect(path string) FileReport {
 
 	switch {
 	case fi.Mode().IsRegular():
-		if err := fr.readContent(f); err != nil {
+		if err := fr.readContent(f, content); err != nil {
 			fr.addError(err)
 		}
 	case fi.IsDir():
-		if err := fr.readEntries(path); err != nil {
+		if err := fr.readEntries(v, rel, f); err != nil {
 			fr.addError(err)
 		}
 	}
@@ -186,10 +271,17 @@ func generationOf(resolved string) string {
 	return ""
 }
 
-// readContent keeps the first ContentLimit bytes of an open file and
-// hashes the whole file.
-func (fr *FileReport) readContent(f io.Reader) error {
+// readContent hashes the whole of an open file and, with keep, keeps its
+// first ContentLimit bytes.
+func (fr *FileReport) readContent(f io.Reader, keep bool) error {
 	h := sha256.New()
+	if !keep {
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		fr.SHA256 = hex.EncodeToString(h.Sum(nil))
+		return nil
+	}
 	content, err := io.ReadAll(io.LimitReader(io.TeeReader(f, h), ContentLimit))
 	if err != nil {
 		return err
@@ -204,17 +296,19 @@ func (fr *FileReport) readContent(f io.Reader) error {
 	return nil
 }
 
-// readEntries lists a directory without following the entries' symlinks.
-func (fr *FileReport) readEntries(path string) error {
-	entries, err := os.ReadDir(path)
+// readEntries lists the open directory dir (rel inside v), sorted by name,
+// without following the entries' symlinks.
+func (fr *FileReport) readEntries(v view, rel string, dir *os.File) error {
+	entries, err := dir.ReadDir(-1)
 	if err != nil {
 		return err
 	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	var errs []error
 	fr.Entries = make([]DirEntry, 0, len(entries))
 	for _, e := range entries {
-		full := filepath.Join(path, e.Name())
-		li, err := os.Lstat(full)
+		full := filepath.Join(rel, e.Name())
+		li, err := v.Lstat(full)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -227,7 +321,7 @@ func (fr *FileReport) readEntries(path string) error {
 		de.UID, de.GID = owner(li)
 		if li.Mode()&fs.ModeSymlink != 0 {
 			de.IsSymlink = true
-			if de.SymlinkTarget, err = os.Readlink(full); err != nil {
+			if de.SymlinkTarget, err = v.Readlink(full); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -259,13 +353,4 @@ func formatMode(m fs.FileMode) string {
 		bits |= 0o1000
 	}
 	return fmt.Sprintf("0%03o", bits)
-}
-
-// resolve returns path with symlinks resolved when it can be, else the
-// cleaned path.
-func resolve(path string) string {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		return real
-	}
-	return filepath.Clean(path)
 }

@@ -88,12 +88,58 @@ func newTree(t *testing.T) *tree {
 	return &tree{root: root, vol: vol, mountInfo: mountInfo}
 }
 
+// testSecret is the run's secret in these tests.
+const testSecret = "0123456789abcdef-test-secret"
+
+// testHandler is the handler with testSecret, allowing allow.
+func testHandler(t *testing.T, mountInfo string, allow ...string) http.Handler {
+	t.Helper()
+	h, err := newHandler(Config{Secret: testSecret, Allow: allow}, mountInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// call makes one request with the secret header set to secret (none when
+// empty) and returns the status and body.
+func call(t *testing.T, srv *httptest.Server, method, target, secret string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret != "" {
+		req.Header.Set(SecretHeader, secret)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// getReport asks for paths with their content.
 func getReport(t *testing.T, h http.Handler, paths ...string) *Report {
+	t.Helper()
+	return getReportQuery(t, h, url.Values{"path": paths, "content": {"true"}})
+}
+
+func getReportQuery(t *testing.T, h http.Handler, q url.Values) *Report {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	q := url.Values{"path": paths}
-	resp, err := http.Get(srv.URL + "/files?" + q.Encode())
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/files?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(SecretHeader, testSecret)
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +181,8 @@ func TestFiles(t *testing.T) {
 		filepath.Join(tr.root, "dangling"),
 		filepath.Join(tr.root, "sticky"),
 		filepath.Join(tr.root, "big"),
-		"relative/path",
 	}
-	r := getReport(t, newHandler(tr.mountInfo), paths...)
+	r := getReport(t, testHandler(t, tr.mountInfo, tr.root), paths...)
 
 	if r.Pod != "probe-pod" || r.Namespace != "probe-ns" {
 		t.Errorf("Pod, Namespace = %q, %q; want probe-pod, probe-ns", r.Pod, r.Namespace)
@@ -244,9 +289,6 @@ func TestFiles(t *testing.T) {
 		Truncated:  true,
 		SHA256:     sum(bytes.Repeat([]byte("x"), ContentLimit+10)),
 		MountPoint: tr.root,
-	}, {
-		Path:  "relative/path",
-		Error: `path "relative/path" is not absolute`,
 	}}
 	// An empty directory's Entries do not survive the JSON round trip.
 	want[6].Entries = nil
@@ -291,7 +333,7 @@ func TestReportFile(t *testing.T) {
 }
 
 func TestHealthzAndBadRequest(t *testing.T) {
-	srv := httptest.NewServer(NewHandler())
+	srv := httptest.NewServer(testHandler(t, "/nonexistent", "/vol"))
 	defer srv.Close()
 	for _, tc := range []struct {
 		path, method string
@@ -300,28 +342,20 @@ func TestHealthzAndBadRequest(t *testing.T) {
 	}{
 		{"/healthz", http.MethodGet, http.StatusOK, "ok"},
 		{"/files", http.MethodGet, http.StatusBadRequest, "no path parameter"},
+		{"/files?path=/vol&content=yes", http.MethodGet, http.StatusBadRequest, "want true or false"},
 		{"/files?path=/", http.MethodPost, http.StatusMethodNotAllowed, ""},
 		{"/other", http.MethodGet, http.StatusNotFound, ""},
 	} {
-		req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.body) {
-			t.Errorf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.body)
+		status, body := call(t, srv, tc.method, tc.path, testSecret)
+		if status != tc.status || !strings.Contains(body, tc.body) {
+			t.Errorf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, status, body, tc.status, tc.body)
 		}
 	}
 }
 
 func TestMissingMountInfo(t *testing.T) {
 	tr := newTree(t)
-	r := getReport(t, newHandler(filepath.Join(tr.root, "no-mountinfo")), filepath.Join(tr.root, "plain"))
+	r := getReport(t, testHandler(t, filepath.Join(tr.root, "no-mountinfo"), tr.root), filepath.Join(tr.root, "plain"))
 	f := r.Files[0]
 	if !f.Exists || f.Mode != "0640" || !strings.Contains(f.Error, "reading mounts") || f.MountPoint != "" {
 		t.Errorf("got %s, want the file described and a mount error", dump(f))

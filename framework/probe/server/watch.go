@@ -2,12 +2,9 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -26,21 +23,36 @@ const (
 type watcher struct {
 	mu sync.Mutex
 	w  Watch
+	// target is the watched path in its allow-list entry; content keeps
+	// each generation's bytes (POST /watch?content=true).
+	target  target
+	content bool
 }
 
 type watches struct {
 	mu    sync.Mutex
 	paths map[string]*watcher
 	ctx   context.Context
+	allow allowList
 }
 
-// start handles POST /watch?path=P&interval=D: it starts watching P (once;
-// a second POST for the same path changes nothing) and answers the watch's
-// state so far.
+// start handles POST /watch?path=P&interval=D[&content=true]: it starts
+// watching P (once; a second POST for the same path changes nothing) and
+// answers the watch's state so far. P must be in the allow-list (403).
 func (ws *watches) start(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Query().Get("path")
-	if !filepath.IsAbs(path) {
-		http.Error(w, "path must be absolute: POST /watch?path=/a&interval=250ms", http.StatusBadRequest)
+	if path == "" {
+		http.Error(w, "no path parameter: POST /watch?path=/a&interval=250ms", http.StatusBadRequest)
+		return
+	}
+	targets, err := ws.allow.targets([]string{path})
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	content, err := wantContent(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	interval := 250 * time.Millisecond
@@ -60,7 +72,7 @@ func (ws *watches) start(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("already watching %d paths", maxWatches), http.StatusTooManyRequests)
 			return
 		}
-		wt = &watcher{w: Watch{Path: path, Interval: interval, Started: time.Now().UTC()}}
+		wt = &watcher{w: Watch{Path: path, Interval: interval, Started: time.Now().UTC()}, target: targets[0], content: content}
 		ws.paths[path] = wt
 		go wt.run(ws.ctx)
 	}
@@ -110,7 +122,7 @@ func (wt *watcher) run(ctx context.Context) {
 
 // read makes one read, through the same single open as /files.
 func (wt *watcher) read() {
-	fr := inspect(wt.w.Path)
+	fr := inspectTarget(wt.target, wt.content)
 	now := time.Now().UTC()
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
@@ -131,10 +143,6 @@ func (wt *watcher) read() {
 		w.Empty++
 	}
 	sum := fr.SHA256
-	if sum == "" {
-		s := sha256.Sum256(fr.Content)
-		sum = hex.EncodeToString(s[:])
-	}
 	if n := len(w.Generations); n > 0 && w.Generations[n-1].SHA256 == sum {
 		g := &w.Generations[n-1]
 		g.LastSeen, g.Reads = now, g.Reads+1

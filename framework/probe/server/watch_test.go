@@ -41,26 +41,23 @@ func writeGeneration(t *testing.T, dir, gen, content, old string) {
 func TestWatchRecordsEachGenerationOnce(t *testing.T) {
 	dir := t.TempDir()
 	writeGeneration(t, dir, "..2026_01_01_00_00_00.1", "first.token.sig", "")
-	srv := httptest.NewServer(newHandler("/nonexistent"))
+	srv := httptest.NewServer(testHandler(t, "/nonexistent", dir))
 	defer srv.Close()
 	path := filepath.Join(dir, "token")
 
-	res, err := http.Post(srv.URL+"/watch?path="+path+"&interval=50ms", "", nil)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("start watch: %v %v", err, res)
+	if status, body := call(t, srv, http.MethodPost, "/watch?path="+path+"&interval=50ms&content=true", testSecret); status != http.StatusOK {
+		t.Fatalf("start watch: %d %s", status, body)
 	}
-	res.Body.Close()
 	time.Sleep(200 * time.Millisecond)
 	writeGeneration(t, dir, "..2026_01_01_00_08_00.2", "second.token.sig", "..2026_01_01_00_00_00.1")
 	time.Sleep(200 * time.Millisecond)
 
-	res, err = http.Get(srv.URL + "/watch?path=" + path)
-	if err != nil {
-		t.Fatal(err)
+	status, body := call(t, srv, http.MethodGet, "/watch?path="+path, testSecret)
+	if status != http.StatusOK {
+		t.Fatalf("GET /watch: %d %s", status, body)
 	}
-	defer res.Body.Close()
 	var w Watch
-	if err := json.NewDecoder(res.Body).Decode(&w); err != nil {
+	if err := json.Unmarshal([]byte(body), &w); err != nil {
 		t.Fatal(err)
 	}
 	if len(w.Generations) != 2 {
@@ -78,18 +75,20 @@ func TestWatchRecordsEachGenerationOnce(t *testing.T) {
 }
 
 func TestWatchRefusesRelativePathsAndUnknownWatches(t *testing.T) {
-	srv := httptest.NewServer(newHandler("/nonexistent"))
+	srv := httptest.NewServer(testHandler(t, "/nonexistent", "/x"))
 	defer srv.Close()
-	res, _ := http.Post(srv.URL+"/watch?path=relative", "", nil)
-	if res.StatusCode != http.StatusBadRequest {
-		t.Errorf("relative path: %d, want 400", res.StatusCode)
-	}
-	res, _ = http.Post(srv.URL+"/watch?path=/x&interval=1ms", "", nil)
-	if res.StatusCode != http.StatusBadRequest {
-		t.Errorf("1ms interval: %d, want 400", res.StatusCode)
-	}
-	res, _ = http.Get(srv.URL + "/watch?path=/never")
-	if res.StatusCode != http.StatusNotFound {
-		t.Errorf("unwatched path: %d, want 404", res.StatusCode)
+	for _, tc := range []struct {
+		method, target string
+		status         int
+	}{
+		{http.MethodPost, "/watch?path=relative", http.StatusForbidden},
+		{http.MethodPost, "/watch?path=/elsewhere", http.StatusForbidden},
+		{http.MethodPost, "/watch?path=/x/../etc/passwd", http.StatusForbidden},
+		{http.MethodPost, "/watch?path=/x&interval=1ms", http.StatusBadRequest},
+		{http.MethodGet, "/watch?path=/never", http.StatusNotFound},
+	} {
+		if status, body := call(t, srv, tc.method, tc.target, testSecret); status != tc.status {
+			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.target, status, body, tc.status)
+		}
 	}
 }

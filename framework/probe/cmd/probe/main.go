@@ -13,6 +13,10 @@
 // $PROBE_PORT changes the port, for a second probe in the same pod (an
 // ephemeral container shares the pod's network).
 //
+// It serves nothing unless $PROBE_SECRET holds the run's secret (every request
+// must carry it) and $PROBE_ALLOW lists the pod's volume mounts it may describe
+// (see package server): without them it exits 2 at start, saying why.
+//
 // It needs only the standard library and builds with CGO_ENABLED=0.
 package main
 
@@ -49,16 +53,26 @@ func main() {
 		}
 		port = p
 	}
-	code := run(ctx, os.Args[1:], fmt.Sprintf(":%d", port), os.Stdout, os.Stderr)
+	cfg, err := server.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "probe: %v\n", err)
+		os.Exit(2)
+	}
+	code := run(ctx, cfg, os.Args[1:], fmt.Sprintf(":%d", port), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run serves on addr until ctx ends or the sleep time given by args is up,
-// and returns the exit code: 0 after a clean stop, 2 for bad arguments, 1
-// when the server cannot run.
-func run(ctx context.Context, args []string, addr string, stdout, stderr io.Writer) int {
+// run serves on addr under cfg until ctx ends or the sleep time given by
+// args is up, and returns the exit code: 0 after a clean stop, 2 for bad
+// arguments or configuration, 1 when the server cannot run.
+func run(ctx context.Context, cfg server.Config, args []string, addr string, stdout, stderr io.Writer) int {
 	logger := log.New(stdout, "", 0)
+	handler, err := server.NewHandler(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "probe: %v\n", err)
+		return 2
+	}
 
 	d, forever, err := parseSleep(args)
 	if err != nil {
@@ -77,10 +91,10 @@ func run(ctx context.Context, args []string, addr string, stdout, stderr io.Writ
 		return 1
 	}
 	srv := &http.Server{
-		Handler:           logRequests(logger, server.NewHandler()),
+		Handler:           logRequests(logger, handler),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	logger.Printf("probe listening on %s", addr)
+	logger.Printf("probe listening on %s, serving %s", addr, strings.Join(cfg.Allow, ", "))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe/server"
 )
 
 func TestParseSleep(t *testing.T) {
@@ -56,17 +58,29 @@ func TestParseSleep(t *testing.T) {
 	}
 }
 
+var testConfig = server.Config{Secret: "0123456789abcdef-test", Allow: []string{"/vol"}}
+
+func TestRunRefusesToServeWithoutSecret(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run(context.Background(), server.Config{Allow: []string{"/vol"}}, nil, "127.0.0.1:0", &bytes.Buffer{}, &stderr); code != 2 {
+		t.Errorf("run without a secret = %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), server.SecretEnv) {
+		t.Errorf("stderr = %q, want $%s named", stderr.String(), server.SecretEnv)
+	}
+}
+
 func TestRunSleepsThenExits(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	code := run(context.Background(), []string{"0.2"}, "127.0.0.1:0", &stdout, &stderr)
+	code := run(context.Background(), testConfig, []string{"0.2"}, "127.0.0.1:0", &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("run(sleep 0.2) = %d, want 0; stderr: %s", code, stderr.String())
 	}
 	if el := time.Since(start); el < 200*time.Millisecond || el > 5*time.Second {
 		t.Errorf("run(sleep 0.2) took %v", el)
 	}
-	if got := stdout.String(); got != "probe listening on 127.0.0.1:0\n" {
+	if got := stdout.String(); got != "probe listening on 127.0.0.1:0, serving /vol\n" {
 		t.Errorf("stdout = %q", got)
 	}
 }
@@ -75,7 +89,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	// Cancelling the context is what SIGTERM does in main.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, "127.0.0.1:0", &bytes.Buffer{}, &bytes.Buffer{}) }()
+	go func() { done <- run(ctx, testConfig, nil, "127.0.0.1:0", &bytes.Buffer{}, &bytes.Buffer{}) }()
 	time.Sleep(100 * time.Millisecond)
 	cancel()
 	select {
@@ -90,7 +104,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 
 func TestRunRejectsBadArguments(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{"soon"}, "127.0.0.1:0", &bytes.Buffer{}, &stderr); code != 2 {
+	if code := run(context.Background(), testConfig, []string{"soon"}, "127.0.0.1:0", &bytes.Buffer{}, &stderr); code != 2 {
 		t.Errorf("run(sleep soon) = %d, want 2", code)
 	}
 	if !strings.Contains(stderr.String(), `"soon"`) {

@@ -1,0 +1,73 @@
+package tests
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/token"
+)
+
+// TestProbe checks the suite's own probe, live, through the API server's pod
+// proxy: it runs in the cluster under test (often a vendor's), so it must
+// leak nothing there. Not a documented behaviour of Kubernetes: a promise of
+// this suite (README, "The probe").
+func TestProbe(t *testing.T) { rt.Run(t, probeCases()...) }
+
+func probeCases() []runtime.Case {
+	return []runtime.Case{runtime.Default(probeLeaksNothing())}
+}
+
+// probeLeaksNothing: the probe answers only requests with the run's secret,
+// only about paths under the pod's own volume mounts, and sends a file's
+// bytes only when asked for them.
+func probeLeaksNothing() features.Feature {
+	const pod, dir, aud = "probe-safety", "/var/run/safety", "kic-probe-safety"
+	path := dir + "/token"
+	b := steps.ProbePod(pod).ProjectedToken("safety", dir, "token", aud, 3600)
+	return features.New("the probe answers only the run, only about the pod's volume mounts").
+		WithLabel("area", "probe").
+		Setup(steps.CreateNamespace()).
+		Setup(steps.CreatePod(b)).
+		Setup(steps.WaitPodServing(pod)).
+		Assess("a request without the run's secret, or with another, is refused", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			cs := steps.Clientset(ctx, t)
+			for _, secret := range []string{"", "0123456789abcdef-not-this-run"} {
+				pc := probe.NewClient(cs, secret)
+				if err := pc.Healthy(ctx, steps.Namespace(ctx), pod); err == nil || !strings.Contains(err.Error(), "X-Kic-Probe-Secret") {
+					t.Errorf("GET /healthz with secret %q: %v, want the probe's refusal", secret, err)
+				}
+				if r, err := pc.Contents(ctx, steps.Namespace(ctx), pod, path); err == nil {
+					t.Errorf("GET /files with secret %q answered %d files, want a refusal", secret, len(r.Files))
+				}
+			}
+			return ctx
+		}).
+		Assess("paths outside the pod's volume mounts are refused: /proc, the root file system, escapes by ..", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			pc := steps.Probe(ctx, t)
+			for _, p := range []string{"/proc/1/environ", "/proc/self/environ", "/probe", "/etc/hostname", dir + "/../../../proc/1/environ"} {
+				if r, err := pc.Contents(ctx, steps.Namespace(ctx), pod, p); !apierrors.IsForbidden(err) {
+					t.Errorf("GET /files?path=%s: %v (report %v), want 403", p, err, r)
+				}
+			}
+			return ctx
+		}).
+		Assess("a file's bytes are sent only when asked for; its digest always", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			f := steps.ReadFile(ctx, t, pod, path)
+			if len(f.Content) != 0 || f.SHA256 == "" || f.Size == 0 {
+				t.Errorf("%s without content: %d bytes, sha256 %q, size %d; want the digest and size only", path, len(f.Content), f.SHA256, f.Size)
+			}
+			c := steps.ReadContent(ctx, t, pod, path)
+			if got := token.Fingerprint(string(c.Content)); "sha256:"+f.SHA256[:12] != got {
+				t.Errorf("%s: content %s does not match the digest sha256:%.12s", path, got, f.SHA256)
+			}
+			return ctx
+		}).Feature()
+}
