@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
@@ -26,11 +27,11 @@ func TestProjectedVolumes(t *testing.T) { rt.Run(t, projectedVolumeCases()...) }
 
 func projectedVolumeCases() []runtime.Case {
 	return []runtime.Case{
-		runtime.Default(allInOne()),
+		runtime.Default(allInOne()).Access(cluster.CreateConfigMapAccess, cluster.GetNodeAccess),
 		runtime.Default(twoSecretsMode511()),
-		runtime.Default(fileModes()),
-		runtime.Default(ephemeralContainers()).Slow(10 * time.Minute),
-		runtime.Default(windowsOwnership()),
+		runtime.Default(fileModes()).Access(cluster.CreateConfigMapAccess),
+		runtime.Default(ephemeralContainers()).Slow(10 * time.Minute).Access(cluster.EphemeralContainerAccess),
+		runtime.Default(windowsOwnership()).Access(cluster.ListNodesAccess),
 	}
 }
 

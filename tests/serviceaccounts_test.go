@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
@@ -26,11 +27,11 @@ func TestServiceAccounts(t *testing.T) { rt.Run(t, serviceAccountCases()...) }
 
 func serviceAccountCases() []runtime.Case {
 	return []runtime.Case{
-		runtime.Default(defaultServiceAccount()),
-		runtime.Default(automount()),
+		runtime.Default(defaultServiceAccount()).Access(cluster.VerifyAccess, cluster.CreateServiceAccountAccess, cluster.PatchPodAccess),
+		runtime.Default(automount()).Access(cluster.CreateServiceAccountAccess),
 		runtime.Default(missingServiceAccount()),
-		runtime.Default(tokenSecret()),
-		runtime.Default(imagePullSecrets()),
+		runtime.Default(tokenSecret()).Access(cluster.TokenReviewAccess, cluster.CreateServiceAccountAccess, cluster.GetSecretAccess, cluster.DeleteServiceAccountAccess),
+		runtime.Default(imagePullSecrets()).Access(cluster.PatchServiceAccountAccess),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
@@ -34,21 +35,21 @@ const kubeAPIAccess = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 func tokenCases() []runtime.Case {
 	return []runtime.Case{
-		runtime.Default(saTokenTest()),
-		runtime.Default(vaultToken()),
-		runtime.Default(unnamedVaultToken()),
-		runtime.Default(extendedDefaultToken()).Requires(extensionOn),
-		runtime.On("tokens-limits", notExtendedWhenOff()).Requires(extensionOff),
-		runtime.Default(tokenRequestBindings()),
-		runtime.Default(tokenRequestExpiry()).Requires(noMaxBelowTwoHours),
-		runtime.On("tokens-limits", tokenRequestCapped()).Requires(maxTwoHours),
-		runtime.Default(tokenReviewIdentity()),
-		runtime.Default(podDeletionInvalidates()),
-		runtime.Default(terminatingPodGrace()).Slow(2 * time.Minute),
-		runtime.Default(serviceAccountDeletionInvalidates()),
-		runtime.Default(secretDeletionInvalidates()),
-		runtime.Default(oidcDiscovery()),
-		runtime.Default(rotation()).Slow(10 * time.Minute),
+		runtime.Default(saTokenTest()).Access(cluster.VerifyAccess, cluster.TokenReviewAccess),
+		runtime.Default(vaultToken()).Access(cluster.VerifyAccess, cluster.TokenReviewAccess, cluster.CreateServiceAccountAccess),
+		runtime.Default(unnamedVaultToken()).Access(cluster.VerifyAccess, cluster.TokenReviewAccess),
+		runtime.Default(extendedDefaultToken()).Requires(extensionOn).Access(cluster.VerifyAccess, cluster.TokenReviewAccess, cluster.TokenRequestAccess),
+		runtime.On("tokens-limits", notExtendedWhenOff()).Requires(extensionOff).Access(cluster.VerifyAccess, cluster.TokenReviewAccess, cluster.TokenRequestAccess),
+		runtime.Default(tokenRequestBindings()).Access(cluster.VerifyAccess, cluster.TokenReviewAccess, cluster.TokenRequestAccess),
+		runtime.Default(tokenRequestExpiry()).Requires(noMaxBelowTwoHours).Access(cluster.VerifyAccess, cluster.TokenRequestAccess),
+		runtime.On("tokens-limits", tokenRequestCapped()).Requires(maxTwoHours).Access(cluster.VerifyAccess, cluster.TokenRequestAccess),
+		runtime.Default(tokenReviewIdentity()).Access(cluster.VerifyAccess, cluster.TokenReviewAccess),
+		runtime.Default(podDeletionInvalidates()).Access(cluster.VerifyAccess, cluster.TokenReviewAccess),
+		runtime.Default(terminatingPodGrace()).Slow(2*time.Minute).Access(cluster.VerifyAccess, cluster.TokenReviewAccess, cluster.PatchPodAccess),
+		runtime.Default(serviceAccountDeletionInvalidates()).Access(cluster.VerifyAccess, cluster.TokenReviewAccess, cluster.TokenRequestAccess, cluster.CreateServiceAccountAccess, cluster.DeleteServiceAccountAccess),
+		runtime.Default(secretDeletionInvalidates()).Access(cluster.VerifyAccess, cluster.TokenReviewAccess, cluster.TokenRequestAccess, cluster.DeleteSecretAccess),
+		runtime.Default(oidcDiscovery()).Access(cluster.VerifyAccess, cluster.GrantAccess),
+		runtime.Default(rotation()).Slow(10*time.Minute).Access(cluster.VerifyAccess, cluster.TokenReviewAccess),
 	}
 }
 

@@ -33,24 +33,71 @@ func (a Access) String() string {
 	return a.Verb + " " + r
 }
 
-// SuiteAccess is what the suite's tests need in an existing cluster.
-var SuiteAccess = []Access{
+// RunAccess is what every feature needs, whatever it checks: a namespace of
+// its own with the probe's Secret, its pods, reading them through the probe,
+// and removing the run's leftovers. Existing-cluster mode checks it before any
+// feature starts; a missing right fails the run, since every feature would.
+var RunAccess = []Access{
 	{Verb: "create", Resource: "namespaces", Why: "each feature runs in a namespace of its own"},
 	{Verb: "delete", Resource: "namespaces", Why: "namespaces are removed after each feature"},
 	{Verb: "list", Resource: "namespaces", Why: "removing the run's leftover namespaces at the end"},
 	{Verb: "get", Resource: "serviceaccounts", Why: "waiting for a namespace's default ServiceAccount"},
+	{Verb: "create", Resource: "secrets", Why: "the probe's Secret (the run's secret) in each namespace, and the documented Secrets"},
 	{Verb: "create", Resource: "pods", Why: "deploying the documented examples"},
+	{Verb: "get", Resource: "pods", Why: "every wait for a pod"},
+	{Verb: "delete", Resource: "pods", Why: "deleting pods"},
 	{Verb: "get", Resource: "pods", Subresource: "proxy", Why: "reading what a pod sees through the probe"},
 	{Verb: "list", Resource: "events", Why: "reporting why a pod did not start"},
-	{Verb: "get", Resource: "nodes", Why: "comparing token claims with the node"},
-	{Verb: "get", NonResourceURL: "/.well-known/openid-configuration", Why: "the service-account issuer's discovery document"},
-	{Verb: "get", NonResourceURL: "/openid/v1/jwks", Why: "the keys that verify service-account tokens"},
-	{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Why: "TokenRequest, as kubectl create token does"},
-	{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews", Why: "asking who a token authenticates as"},
-	{Verb: "create", Resource: "secrets", Why: "the documented Secrets projected into pods"},
-	{Verb: "delete", Resource: "serviceaccounts", Why: "a deleted ServiceAccount invalidates its tokens"},
-	{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "granting OIDC discovery to an anonymous relying party for one test"},
-	{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "removing that grant"},
+}
+
+// Rights that only some features need; each case lists its own
+// (runtime.Case.Access), and on an existing cluster a missing one skips
+// exactly the features that need it, with the right and the reason.
+var (
+	// VerifyAccess verifies a token as a relying party does, and compares its
+	// claims with the live objects.
+	VerifyAccess = []Access{
+		{Verb: "get", NonResourceURL: "/.well-known/openid-configuration", Why: "the service-account issuer's discovery document"},
+		{Verb: "get", NonResourceURL: "/openid/v1/jwks", Why: "the keys that verify service-account tokens"},
+		{Verb: "get", Resource: "nodes", Why: "comparing a token's node claim with the node"},
+	}
+	GetNodeAccess      = []Access{{Verb: "get", Resource: "nodes", Why: "reading the node a pod runs on"}}
+	TokenRequestAccess = []Access{{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Why: "TokenRequest, as kubectl create token does"}}
+	TokenReviewAccess  = []Access{{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews", Why: "asking who a token authenticates as"}}
+	GrantAccess        = []Access{
+		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "granting OIDC discovery to an anonymous relying party for one test"},
+		{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "removing that grant"},
+		ListGrants,
+	}
+	CreateServiceAccountAccess = []Access{{Verb: "create", Resource: "serviceaccounts", Why: "the documented ServiceAccounts"}}
+	DeleteServiceAccountAccess = []Access{{Verb: "delete", Resource: "serviceaccounts", Why: "a deleted ServiceAccount invalidates its tokens and Secrets"}}
+	PatchServiceAccountAccess  = []Access{{Verb: "patch", Resource: "serviceaccounts", Why: "adding imagePullSecrets, as the document does"}}
+	GetSecretAccess            = []Access{{Verb: "get", Resource: "secrets", Why: "reading the token controller's work on a legacy token Secret"}}
+	DeleteSecretAccess         = []Access{{Verb: "delete", Resource: "secrets", Why: "a deleted Secret invalidates the tokens bound to it"}}
+	CreateConfigMapAccess      = []Access{{Verb: "create", Resource: "configmaps", Why: "the documented ConfigMaps"}}
+	PatchPodAccess             = []Access{{Verb: "patch", Resource: "pods", Why: "changing a live pod, as the document says cannot be done"}}
+	EphemeralContainerAccess   = []Access{{Verb: "update", Resource: "pods", Subresource: "ephemeralcontainers", Why: "adding an ephemeral container, as kubectl debug does"}}
+	ListNodesAccess            = []Access{{Verb: "list", Resource: "nodes", Why: "finding the nodes of an operating system"}}
+)
+
+// ListGrants is the right the run's clean-up needs to find the grants a
+// stopped run left (GrantAccess includes it).
+var ListGrants = Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "removing a grant a stopped run left"}
+
+// Allowed asks the API server (SelfSubjectAccessReview) whether the
+// client's user has the right.
+func Allowed(ctx context.Context, cs kubernetes.Interface, a Access) (bool, error) {
+	review := &authorizationv1.SelfSubjectAccessReview{}
+	if a.NonResourceURL != "" {
+		review.Spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: a.NonResourceURL, Verb: a.Verb}
+	} else {
+		review.Spec.ResourceAttributes = &authorizationv1.ResourceAttributes{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource}
+	}
+	res, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+	if err != nil {
+		return false, fmt.Errorf("check access (%s): %w", a, err)
+	}
+	return res.Status.Allowed, nil
 }
 
 // CheckAccess asks the API server (SelfSubjectAccessReview) whether the
@@ -59,17 +106,11 @@ var SuiteAccess = []Access{
 func CheckAccess(ctx context.Context, cs kubernetes.Interface, needs []Access) error {
 	var missing []string
 	for _, a := range needs {
-		review := &authorizationv1.SelfSubjectAccessReview{}
-		if a.NonResourceURL != "" {
-			review.Spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: a.NonResourceURL, Verb: a.Verb}
-		} else {
-			review.Spec.ResourceAttributes = &authorizationv1.ResourceAttributes{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource}
-		}
-		res, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		ok, err := Allowed(ctx, cs, a)
 		if err != nil {
-			return fmt.Errorf("check access (%s): %w", a, err)
+			return err
 		}
-		if !res.Status.Allowed {
+		if !ok {
 			missing = append(missing, fmt.Sprintf("%s (%s)", a, a.Why))
 		}
 	}

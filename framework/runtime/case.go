@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
 )
 
@@ -72,6 +73,11 @@ type Needs struct {
 	// mode an unmet requirement is a failure (the profile promised it); on an
 	// existing cluster, a skip with the requirement's reason.
 	Requires []Requirement
+	// Access lists the rights the feature uses beyond cluster.RunAccess
+	// (which every feature needs): checked before it starts, a missing one
+	// skips it on an existing cluster, naming the right and why it is
+	// needed, and fails it in kind mode (the suite is cluster-admin there).
+	Access []cluster.Access
 	// Estimate is how long the feature takes; clusters whose features take
 	// longest are created first.
 	Estimate time.Duration
@@ -106,6 +112,16 @@ func (c Case) Disruptive() Case { c.Needs.Disruptive = true; return c }
 
 // Serial marks the case as needing its cluster to itself.
 func (c Case) Serial() Case { c.Needs.Serial = true; return c }
+
+// Access adds rights the case uses, beyond cluster.RunAccess.
+func (c Case) Access(groups ...[]cluster.Access) Case {
+	all := append([]cluster.Access(nil), c.Needs.Access...)
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	c.Needs.Access = all
+	return c
+}
 
 // Requires adds requirements checked before the case runs.
 func (c Case) Requires(r ...Requirement) Case {

@@ -181,10 +181,21 @@ func removeRunNamespaces(ctx context.Context, c *steps.Cluster, runID string, lo
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
-	objs, err := steps.DeleteRunClusterObjects(ctx, c.Clientset, runID)
-	deleted = append(deleted, objs...)
+	// Only features with cluster.GrantAccess make cluster-scoped objects;
+	// without the right to list them, those features were skipped and
+	// there is nothing to remove.
+	canList, err := cluster.Allowed(ctx, c.Clientset, cluster.ListGrants)
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	if canList {
+		objs, err := steps.DeleteRunClusterObjects(ctx, c.Clientset, runID)
+		deleted = append(deleted, objs...)
+		if err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+	} else {
+		logf("cluster %s: not allowed to %s: the features that grant were skipped, no cluster-scoped leftovers to look for", c.Name, cluster.ListGrants)
 	}
 	if len(deleted) > 0 {
 		logf("cluster %s: removed leftovers %s", c.Name, strings.Join(deleted, ", "))
@@ -231,7 +242,7 @@ func (p *ExistingProvider) connect(ctx context.Context) (*steps.Cluster, error) 
 	if c.Clientset, err = kubernetes.NewForConfig(c.REST); err != nil {
 		return nil, fmt.Errorf("client for %s: %w", info.Server, err)
 	}
-	if err := cluster.CheckAccess(ctx, c.Clientset, cluster.SuiteAccess); err != nil {
+	if err := cluster.CheckAccess(ctx, c.Clientset, cluster.RunAccess); err != nil {
 		return nil, err
 	}
 	return c, nil

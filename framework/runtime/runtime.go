@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
 )
@@ -261,6 +262,14 @@ func (r *Runtime) startStep(test string, c Case, cl *steps.Cluster) types.Step {
 // means the profile does not do what it says, a failure.
 func requirementsStep(c Case, cl *steps.Cluster, existing bool) types.Step {
 	return step("runtime: requirements", types.LevelSetup, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		if missing, err := missingAccess(ctx, cl, c.Needs.Access); err != nil {
+			t.Fatalf("checking the rights the feature uses on cluster %s: %v", cl.Name, err)
+		} else if len(missing) > 0 {
+			if existing {
+				t.Skipf("the kubeconfig's user lacks %s", strings.Join(missing, "; "))
+			}
+			t.Fatalf("the suite's user on kind cluster %s lacks %s", cl.Name, strings.Join(missing, "; "))
+		}
 		for _, req := range c.Needs.Requires {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			ok, seen, err := req.Holds(cctx, cl)
@@ -278,6 +287,26 @@ func requirementsStep(c Case, cl *steps.Cluster, existing bool) types.Step {
 		}
 		return ctx
 	})
+}
+
+// missingAccess returns each right of needs the cluster's user lacks, with
+// why it is needed. Each right is asked once per cluster (Cluster.Fact).
+func missingAccess(ctx context.Context, cl *steps.Cluster, needs []cluster.Access) ([]string, error) {
+	var missing []string
+	for _, a := range needs {
+		v, err := cl.Fact("access "+a.String(), func() (any, error) {
+			cctx, cancel := context.WithTimeout(ctx, steps.APITimeout)
+			defer cancel()
+			return cluster.Allowed(cctx, cl.Clientset, a)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !v.(bool) {
+			missing = append(missing, fmt.Sprintf("%s (%s)", a, a.Why))
+		}
+	}
+	return missing, nil
 }
 
 func skipStep(reason string) types.Step {
