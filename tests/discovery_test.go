@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,7 +27,10 @@ type publishedKey struct{}
 // issuer publishes an OIDC discovery document and its keys; a relying party
 // that knows only the issuer's address verifies a pod's token with them,
 // anonymously once system:service-account-issuer-discovery is granted to
-// system:unauthenticated.
+// system:unauthenticated, and from inside a pod with the pod's own token
+// (an in-cluster relying party: the discovery document from the API
+// server's service address, the keys from its jwks_uri, which only cluster
+// DNS resolves for kubeadm's default issuer).
 func oidcDiscovery() features.Feature {
 	return features.New("OIDC discovery publishes the issuer and its keys; an anonymous relying party verifies a pod's token").
 		WithLabel("area", "tokens").WithLabel("source", "seed002").
@@ -97,6 +101,52 @@ func oidcDiscovery() features.Feature {
 				sum := sha256.Sum256(der)
 				if want := base64.RawURLEncoding.EncodeToString(sum[:]); k.KeyID != want || k.Use != "sig" {
 					t.Errorf("key kid %q use %q, want kid %q (base64url SHA-256 of the PKIX key) and use sig", k.KeyID, k.Use, want)
+				}
+			}
+			return ctx
+		}).
+		Assess("a relying party inside the pod, with the pod's own token, reads the issuer there and verifies its tokens", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			vt := tokenFrom(ctx, t, "token")
+			if vt == nil {
+				return ctx
+			}
+			// The pod authenticates with its API token (kube-api-access):
+			// discovery is bound to system:serviceaccounts by default.
+			rp, err := steps.Probe(ctx, t).RelyingParty(ctx, steps.Namespace(ctx), "sa-token-test", kubeAPIAccess)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			if rp.Error != "" {
+				t.Errorf("the relying party in the pod (%s, then %s): %s", rp.DiscoveryURL, rp.JWKSURI, rp.Error)
+				return ctx
+			}
+			iss := &token.Issuer{}
+			if err := json.Unmarshal(rp.Discovery, &iss.Discovery); err != nil {
+				t.Errorf("the discovery document read in the pod: %v", err)
+				return ctx
+			}
+			if err := json.Unmarshal(rp.JWKS, &iss.Keys); err != nil {
+				t.Errorf("the key set read in the pod at %s: %v", rp.JWKSURI, err)
+				return ctx
+			}
+			pub := ctx.Value(publishedKey{}).(*token.Published)
+			if iss.Discovery.Issuer != pub.Discovery.Issuer || rp.JWKSURI != pub.Discovery.JWKSURI {
+				t.Errorf("in the pod: issuer %q, jwks_uri %q; from outside: %q, %q", iss.Discovery.Issuer, rp.JWKSURI, pub.Discovery.Issuer, pub.Discovery.JWKSURI)
+			}
+			t.Logf("in the pod: discovery %s (%d), keys %s (%d), token presented to %v", rp.DiscoveryURL, rp.DiscoveryStatus, rp.JWKSURI, rp.JWKSStatus, rp.TokenSentTo)
+			// Its own API token, and the projected "api" token, both verify
+			// with the keys it read.
+			api := steps.ReadToken(ctx, t, "sa-token-test", kubeAPIAccess, apiAudience(ctx, t))
+			v := token.NewVerifier(iss)
+			for _, tc := range []struct {
+				name, raw, aud, jti string
+			}{{"kube-api-access", api.Raw, apiAudience(ctx, t), api.Claims.ID}, {"the projected api token", vt.Raw, "api", vt.Claims.ID}} {
+				claims, err := v.Verify(tc.raw, tc.aud)
+				if err != nil {
+					t.Errorf("the relying party in the pod rejects %s: %v", tc.name, err)
+				} else if claims.ID != tc.jti {
+					t.Errorf("%s: verified jti %q, want %q", tc.name, claims.ID, tc.jti)
 				}
 			}
 			return ctx

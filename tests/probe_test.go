@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
@@ -31,7 +32,10 @@ func probeCases() []runtime.Case {
 func probeLeaksNothing() features.Feature {
 	const pod, dir, aud = "probe-safety", "/var/run/safety", "kic-probe-safety"
 	path := dir + "/token"
-	b := steps.ProbePod(pod).ProjectedToken("safety", dir, "token", aud, 3600)
+	const scratch = "/scratch"
+	b := steps.ProbePod(pod).ProjectedToken("safety", dir, "token", aud, 3600).Edit(func(p *corev1.Pod) {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	}).Mount(0, "scratch", scratch, "")
 	return features.New("the probe answers only the run, only about the pod's volume mounts").
 		WithLabel("area", "probe").
 		Setup(steps.CreateNamespace()).
@@ -67,6 +71,20 @@ func probeLeaksNothing() features.Feature {
 			c := steps.ReadContent(ctx, t, pod, path)
 			if got := token.Fingerprint(string(c.Content)); "sha256:"+f.SHA256[:12] != got {
 				t.Errorf("%s: content %s does not match the digest sha256:%.12s", path, got, f.SHA256)
+			}
+			return ctx
+		}).
+		Assess("the write test tells a writable emptyDir from the read-only projected volume, and leaves nothing", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			pc := steps.Probe(ctx, t)
+			ns := steps.Namespace(ctx)
+			if wt, err := pc.WriteTest(ctx, ns, pod, scratch); err != nil || !wt.Wrote || wt.Error != "" {
+				t.Errorf("write test in the emptyDir %s: %+v, %v; want a file created and removed", scratch, wt, err)
+			}
+			if f := steps.ReadFile(ctx, t, pod, scratch); len(f.Entries) != 0 {
+				t.Errorf("%s holds %v after the write test, want nothing", scratch, f.Entries)
+			}
+			if wt, err := pc.WriteTest(ctx, ns, pod, dir); err != nil || wt.Wrote || wt.Errno != "EROFS" {
+				t.Errorf("write test in the projected volume %s: %+v, %v; want EROFS", dir, wt, err)
 			}
 			return ctx
 		}).Feature()

@@ -86,6 +86,7 @@ func twoSecretsMode511() features.Feature {
 			if f := steps.ReadFile(ctx, t, pod, dir+"/my-group/my-password"); !f.ReadOnlyMount {
 				t.Errorf("%s is on mount %s, not read-only", f.Path, f.MountPoint)
 			}
+			expectReadOnly(ctx, t, pod, dir+"/my-group")
 			return ctx
 		}).Feature()
 }
@@ -170,10 +171,28 @@ func fileModes() features.Feature {
 					t.Errorf("%s: mount %s is not read-only (readOnly unset; the kubelet mounts projected volumes read-only)", f.path, got.MountPoint)
 				}
 			}
+			expectReadOnly(ctx, t, pod, "/modes")
 			return ctx
 		})
 	}
 	return b.Feature()
+}
+
+// expectReadOnly checks that creating a file in dir fails with EROFS: the
+// kubelet mounts projected volumes read-only whatever the volumeMount's
+// readOnly says (kubernetes-behaviour.md section 5), and EROFS is what the
+// kernel answers for a read-only mount before any permission check.
+func expectReadOnly(ctx context.Context, t *testing.T, pod, dir string) {
+	t.Helper()
+	wt, err := steps.Probe(ctx, t).WriteTest(ctx, steps.Namespace(ctx), pod, dir)
+	switch {
+	case err != nil:
+		t.Error(err)
+	case wt.Wrote:
+		t.Errorf("a file could be created in %s: the projected volume is writable", dir)
+	case wt.Errno != "EROFS":
+		t.Errorf("creating a file in %s failed with %q (%s), want EROFS", dir, wt.Errno, wt.Error)
+	}
 }
 
 func createSecretData(name string, data map[string]string) features.Func {

@@ -121,6 +121,36 @@ func (c *Client) Watched(ctx context.Context, namespace, pod, path string) (*Wat
 	return &w, nil
 }
 
+// WriteTest asks the probe whether a file can be created in dir (it is
+// removed at once): the way to show a mount is read-only (Errno "EROFS").
+func (c *Client) WriteTest(ctx context.Context, namespace, pod, dir string) (*WriteTest, error) {
+	body, err := get(ctx, c.request("POST", namespace, pod).Suffix("write-test").Param("path", dir))
+	if err != nil {
+		return nil, fmt.Errorf("probe %s/%s: POST /write-test %s: %w", namespace, pod, dir, err)
+	}
+	var wt WriteTest
+	if err := json.Unmarshal(body, &wt); err != nil {
+		return nil, fmt.Errorf("probe %s/%s: decoding /write-test answer: %w", namespace, pod, err)
+	}
+	return &wt, nil
+}
+
+// RelyingParty asks the probe to act as a relying party inside the pod with
+// the token at tokenPath: it reads the discovery document from the API
+// server and the key set from its jwks_uri, presenting the token to the API
+// server only, and returns both documents (never the token).
+func (c *Client) RelyingParty(ctx context.Context, namespace, pod, tokenPath string) (*Relying, error) {
+	body, err := get(ctx, c.request("GET", namespace, pod).Suffix("oidc").Param("token", tokenPath))
+	if err != nil {
+		return nil, fmt.Errorf("probe %s/%s: GET /oidc: %w", namespace, pod, err)
+	}
+	var rp Relying
+	if err := json.Unmarshal(body, &rp); err != nil {
+		return nil, fmt.Errorf("probe %s/%s: decoding /oidc answer: %w", namespace, pod, err)
+	}
+	return &rp, nil
+}
+
 // request starts a request through the API server's proxy to the probe's
 // port, /api/v1/namespaces/<namespace>/pods/http:<pod>:<port>/proxy/...,
 // carrying the secret.

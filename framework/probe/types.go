@@ -48,6 +48,12 @@ type Watch = server.Watch
 // Generation is one content a watched path had.
 type Generation = server.Generation
 
+// WriteTest says whether a file could be created in a directory, and why not.
+type WriteTest = server.WriteTest
+
+// Relying is what a relying party inside the pod read from the issuer.
+type Relying = server.Relying
+
 // SecretKey is the key of the run's secret in the Secret a probe container
 // reads it from.
 const SecretKey = "secret"

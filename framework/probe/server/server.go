@@ -29,6 +29,8 @@ const mountInfoPath = "/proc/self/mountinfo"
 //	GET /files?path=/a&content=true   the same, with the files' bytes
 //	POST /watch?path=/a&interval=250ms[&content=true]   start reading /a every interval; 200 JSON Watch
 //	GET /watch?path=/a            200 JSON Watch: every read since, by generation
+//	POST /write-test?path=/dir    200 JSON WriteTest: can a file be created there (removed at once)
+//	GET /oidc?token=/a            200 JSON Relying: discovery and keys, as a relying party in the pod reads them
 //
 // Without content=true a report describes a file by its metadata, size and
 // SHA-256 only: its bytes leave the pod only when a test asks for them. /files
@@ -41,11 +43,16 @@ func NewHandler(cfg Config) (http.Handler, error) {
 // newHandler is NewHandler reading mount information from mountInfo, so that
 // tests can supply their own.
 func newHandler(cfg Config, mountInfo string) (http.Handler, error) {
+	return newHandlerWith(cfg, mountInfo, serviceAccountDir)
+}
+
+// newHandlerWith is newHandler reading the cluster's CA from saDir.
+func newHandlerWith(cfg Config, mountInfo, saDir string) (http.Handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	allow := allowList(cfg.Allow)
-	h := &handler{mountInfo: mountInfo, allow: allow}
+	h := &handler{mountInfo: mountInfo, allow: allow, saDir: saDir}
 	ws := &watches{paths: map[string]*watcher{}, ctx: context.Background(), allow: allow}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -55,12 +62,16 @@ func newHandler(cfg Config, mountInfo string) (http.Handler, error) {
 	mux.HandleFunc("GET /files", h.files)
 	mux.HandleFunc("POST /watch", ws.start)
 	mux.HandleFunc("GET /watch", ws.get)
+	mux.HandleFunc("POST /write-test", h.writeTest)
+	mux.HandleFunc("GET /oidc", h.oidc)
 	return requireSecret(cfg.Secret, mux), nil
 }
 
 type handler struct {
 	mountInfo string
 	allow     allowList
+	// saDir holds the automounted API credentials (ca.crt).
+	saDir string
 }
 
 // wantContent reads the content=true parameter.
