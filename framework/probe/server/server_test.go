@@ -105,6 +105,13 @@ func testHandler(t *testing.T, mountInfo string, allow ...string) http.Handler {
 // empty) and returns the status and body.
 func call(t *testing.T, srv *httptest.Server, method, target, secret string) (int, string) {
 	t.Helper()
+	resp, body := send(t, srv, method, target, secret)
+	return resp.StatusCode, body
+}
+
+// send is call returning the whole response (its body already read).
+func send(t *testing.T, srv *httptest.Server, method, target, secret string) (*http.Response, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+target, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +128,7 @@ func call(t *testing.T, srv *httptest.Server, method, target, secret string) (in
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(body)
+	return resp, string(body)
 }
 
 // getReport asks for paths with their content.
@@ -134,20 +141,7 @@ func getReportQuery(t *testing.T, h http.Handler, q url.Values) *Report {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	req, err := http.NewRequest(http.MethodGet, srv.URL+"/files?"+q.Encode(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set(SecretHeader, testSecret)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := send(t, srv, http.MethodGet, "/files?"+q.Encode(), testSecret)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /files: %s: %s", resp.Status, body)
 	}
@@ -155,7 +149,7 @@ func getReportQuery(t *testing.T, h http.Handler, q url.Values) *Report {
 		t.Errorf("Content-Type = %q, want application/json", ct)
 	}
 	var r Report
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		t.Fatalf("decoding report: %v\n%s", err, body)
 	}
 	return &r
