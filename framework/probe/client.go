@@ -3,11 +3,14 @@ package probe
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -151,6 +154,77 @@ func (c *Client) RelyingParty(ctx context.Context, namespace, pod, tokenPath str
 	return &rp, nil
 }
 
+// ServeTLS makes the probe in namespace/pod listen on port, on all the
+// pod's addresses, for mutual TLS (1.3) with the credentials cr, requiring a
+// client certificate verified against the CA certificates in the file trust.
+// The files are read at every handshake, so a rotated certificate is served
+// without a restart. Each connection gets the line "hello <n>" and is
+// closed; ServedTLS returns the record. A port is served once: a second
+// ServeTLS on it fails (the probe answers 409, apierrors.IsAlreadyExists),
+// and the first listener is left as it is.
+func (c *Client) ServeTLS(ctx context.Context, namespace, pod string, cr TLSCredentials, trust string, port int) error {
+	req := cr.params(c.request("POST", namespace, pod).Suffix("tls", "serve")).Param("trust", trust).Param("port", strconv.Itoa(port))
+	if _, err := get(ctx, req); err != nil {
+		return fmt.Errorf("probe %s/%s: POST /tls/serve port %d: %w", namespace, pod, port, err)
+	}
+	return nil
+}
+
+// ServedTLS returns what the probe's listener on port has recorded, and the
+// SHA-256 of the leaf it presents now.
+func (c *Client) ServedTLS(ctx context.Context, namespace, pod string, port int) (*TLSServe, error) {
+	body, err := get(ctx, c.request("GET", namespace, pod).Suffix("tls", "serve").Param("port", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("probe %s/%s: GET /tls/serve port %d: %w", namespace, pod, port, err)
+	}
+	var s TLSServe
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("probe %s/%s: decoding /tls/serve answer: %w", namespace, pod, err)
+	}
+	return &s, nil
+}
+
+// DialTLS makes the probe in namespace/pod connect to addr (HOST:PORT, a
+// ServeTLS listener) with the credentials cr as its client certificate, over
+// TLS 1.3, verify the server against the CA certificates in the file trust,
+// and read the server's line; the probe bounds it with 5 s. serverName, when
+// not empty, is sent and checked (else the host of addr is checked). With
+// verifyChainOnly the server's chain is verified for server authentication
+// but no host name is checked: pod certificates carry URI SANs
+// (spiffe://...) and no DNS or IP SAN, so check TLSDial.Server.URIs.
+//
+// A failed handshake is not an error here: it is in TLSDial.OK and Error.
+// The error is for a request the probe refused (a path outside its
+// allow-list, credentials it cannot read) or could not answer.
+func (c *Client) DialTLS(ctx context.Context, namespace, pod string, cr TLSCredentials, trust, addr, serverName string, verifyChainOnly bool) (*TLSDial, error) {
+	req := cr.params(c.request("POST", namespace, pod).Suffix("tls", "dial")).Param("trust", trust).Param("addr", addr)
+	if serverName != "" {
+		req = req.Param("serverName", serverName)
+	}
+	if verifyChainOnly {
+		req = req.Param("verify", "chain")
+	}
+	body, err := get(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("probe %s/%s: POST /tls/dial %s: %w", namespace, pod, addr, err)
+	}
+	var d TLSDial
+	if err := json.Unmarshal(body, &d); err != nil {
+		return nil, fmt.Errorf("probe %s/%s: decoding /tls/dial answer: %w", namespace, pod, err)
+	}
+	return &d, nil
+}
+
+// params adds the credentials to req: bundle, or key and chain.
+func (cr TLSCredentials) params(req *rest.Request) *rest.Request {
+	for _, p := range []struct{ name, value string }{{"bundle", cr.Bundle}, {"key", cr.Key}, {"chain", cr.Chain}} {
+		if p.value != "" {
+			req = req.Param(p.name, p.value)
+		}
+	}
+	return req
+}
+
 // request starts a request through the API server's proxy to the probe's
 // port, /api/v1/namespaces/<namespace>/pods/http:<pod>:<port>/proxy/...,
 // carrying the secret.
@@ -165,14 +239,32 @@ func (c *Client) request(verb, namespace, pod string) *rest.Request {
 
 // get runs req and returns the body. For a failure it returns the API
 // server's Status message when there is one (for example "no endpoints
-// available" for a pod that is not ready), which Request.DoRaw drops.
+// available" for a pod that is not ready), which Request.DoRaw drops, and
+// the probe's own message, which client-go keeps only as a cause for most
+// codes (400, 409: "the server rejected our request for an unknown reason").
 func get(ctx context.Context, req *rest.Request) ([]byte, error) {
 	res := req.Do(ctx)
 	body, err := res.Raw()
 	if err != nil {
-		return nil, res.Error()
+		return nil, withProbeMessage(res.Error())
 	}
 	return body, nil
+}
+
+// withProbeMessage adds the text of the probe's answer to err, when err
+// does not already say it. The result wraps err (apierrors.IsConflict and
+// the like still work).
+func withProbeMessage(err error) error {
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) || se.ErrStatus.Details == nil {
+		return err
+	}
+	for _, c := range se.ErrStatus.Details.Causes {
+		if c.Type == metav1.CauseTypeUnexpectedServerResponse && c.Message != "" && c.Message != "unknown" && !strings.Contains(se.ErrStatus.Message, c.Message) {
+			return fmt.Errorf("%w: %s", err, c.Message)
+		}
+	}
+	return err
 }
 
 func truncate(b []byte, n int) string {

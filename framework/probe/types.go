@@ -86,3 +86,30 @@ func Env(secretName string, mounts []corev1.VolumeMount) []corev1.EnvVar {
 
 // MinSecretLength is the shortest run secret a probe accepts.
 const MinSecretLength = server.MinSecretLength
+
+// TLSServe is a mutual-TLS listener the probe runs with the pod's
+// credentials, and every handshake it has seen.
+type TLSServe = server.TLSServe
+
+// TLSHandshake is one connection a TLSServe listener accepted.
+type TLSHandshake = server.TLSHandshake
+
+// TLSPeer is the certificate the other side of a handshake presented: its
+// leaf's subject, SANs and SHA-256, and the length of the verified chain.
+type TLSPeer = server.TLSPeer
+
+// TLSDial is one mutual-TLS connection a probe made with the pod's
+// credentials.
+type TLSDial = server.TLSDial
+
+// MaxTLSHandshakes is how many handshakes a TLSServe keeps (the last ones).
+const MaxTLSHandshakes = server.MaxTLSHandshakes
+
+// TLSCredentials names the pod's credential files, as the kubelet projects
+// them in a podCertificate volume: Bundle (credentialBundlePath: a PKCS#8
+// "PRIVATE KEY" block, then CERTIFICATE blocks leaf first), or Key and
+// Chain (keyPath and certificateChainPath). Every path must be in the
+// probe's allow-list.
+type TLSCredentials struct {
+	Bundle, Key, Chain string
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every endpoint refuses a request without the run's secret, or with
@@ -106,10 +107,13 @@ func TestContentOnlyWhenAsked(t *testing.T) {
 	if status, body := call(t, srv, http.MethodPost, "/watch?path="+url.QueryEscape(token)+"&interval=50ms", testSecret); status != http.StatusOK {
 		t.Fatalf("POST /watch: %d %s", status, body)
 	}
-	status, body := call(t, srv, http.MethodGet, "/watch?path="+url.QueryEscape(token), testSecret)
+	// The watcher reads in its own goroutine: wait for its first read.
 	var w Watch
-	if err := json.Unmarshal([]byte(body), &w); status != http.StatusOK || err != nil {
-		t.Fatalf("GET /watch: %d %s %v", status, body, err)
+	for deadline := time.Now().Add(5 * time.Second); len(w.Generations) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		status, body := call(t, srv, http.MethodGet, "/watch?path="+url.QueryEscape(token), testSecret)
+		if err := json.Unmarshal([]byte(body), &w); status != http.StatusOK || err != nil {
+			t.Fatalf("GET /watch: %d %s %v", status, body, err)
+		}
 	}
 	if len(w.Generations) != 1 || len(w.Generations[0].Content) != 0 || w.Generations[0].SHA256 != sum([]byte("header.payload.sig")) {
 		t.Errorf("watch without content: %+v, want one generation with digest only", w.Generations)

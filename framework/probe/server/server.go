@@ -31,6 +31,16 @@ const mountInfoPath = "/proc/self/mountinfo"
 //	GET /watch?path=/a            200 JSON Watch: every read since, by generation
 //	POST /write-test?path=/dir    200 JSON WriteTest: can a file be created there (removed at once)
 //	GET /oidc?token=/a            200 JSON Relying: discovery and keys, as a relying party in the pod reads them
+//	POST /tls/serve?bundle=/b&trust=/t&port=N   start a mutual-TLS listener on N (409 if N is served); 200 JSON TLSServe
+//	GET /tls/serve?port=N         200 JSON TLSServe: every handshake since, and the leaf presented now
+//	POST /tls/dial?bundle=/b&trust=/t&addr=H:P[&serverName=S][&verify=chain][&timeout=5s]   200 JSON TLSDial
+//
+// /tls/serve and /tls/dial take key=/k&chain=/c for bundle=/b. The files
+// are the pod's projected credentials (a PKCS#8 "PRIVATE KEY" block, then
+// CERTIFICATE blocks leaf first) and the CA certificates the peer is
+// verified against; they are read, through the allow-list, at every
+// handshake. Their bytes are never returned: a TLS failure is reported in
+// the JSON (200), bad input is a 4xx.
 //
 // Without content=true a report describes a file by its metadata, size and
 // SHA-256 only: its bytes leave the pod only when a test asks for them. /files
@@ -64,6 +74,10 @@ func newHandlerWith(cfg Config, mountInfo, saDir string) (http.Handler, error) {
 	mux.HandleFunc("GET /watch", ws.get)
 	mux.HandleFunc("POST /write-test", h.writeTest)
 	mux.HandleFunc("GET /oidc", h.oidc)
+	tlss := &tlsServers{ports: map[int]*tlsServer{}, allow: allow}
+	mux.HandleFunc("POST /tls/serve", tlss.serve)
+	mux.HandleFunc("GET /tls/serve", tlss.get)
+	mux.HandleFunc("POST /tls/dial", tlss.dial)
 	return requireSecret(cfg.Secret, mux), nil
 }
 

@@ -165,3 +165,97 @@ type DirEntry struct {
 	IsSymlink     bool   `json:"isSymlink"`
 	SymlinkTarget string `json:"symlinkTarget,omitempty"`
 }
+
+// TLSServe is the answer to POST and GET /tls/serve?port=N: a mutual-TLS
+// listener the probe runs with the pod's credentials, and every handshake
+// it has seen.
+type TLSServe struct {
+	Port int `json:"port"`
+	// Addr is the address the listener is bound to.
+	Addr    string    `json:"addr"`
+	Started time.Time `json:"started"`
+	// Bundle, or Key and Chain, name the credential files, read at every
+	// handshake; Trust names the file of CA certificates client
+	// certificates are verified against, also read at every handshake.
+	Bundle string `json:"bundle,omitempty"`
+	Key    string `json:"key,omitempty"`
+	Chain  string `json:"chain,omitempty"`
+	Trust  string `json:"trust"`
+	// PresentingSHA256 is the hex SHA-256 of the DER of the leaf the
+	// listener presents now (the credential files read at the time of the
+	// answer); PresentingError says why they cannot be used, if so.
+	PresentingSHA256 string `json:"presentingSHA256,omitempty"`
+	PresentingError  string `json:"presentingError,omitempty"`
+	// Accepted counts the connections accepted; Handshakes holds the last
+	// MaxTLSHandshakes of them, oldest first.
+	Accepted   int            `json:"accepted"`
+	Handshakes []TLSHandshake `json:"handshakes"`
+}
+
+// MaxTLSHandshakes is how many handshakes a TLSServe keeps.
+const MaxTLSHandshakes = 64
+
+// TLSHandshake is one connection a /tls/serve listener accepted.
+type TLSHandshake struct {
+	// N numbers the listener's connections from 1; it is in the line the
+	// listener writes ("hello <N>").
+	N      int       `json:"n"`
+	Time   time.Time `json:"time"`
+	Remote string    `json:"remote"`
+	// OK is true when the handshake completed with a verified client
+	// certificate and the line was written.
+	OK bool `json:"ok"`
+	// Error says what failed, for example "client certificate not
+	// verified: x509: certificate signed by unknown authority".
+	Error   string `json:"error,omitempty"`
+	Version string `json:"version,omitempty"`
+	// ServedSHA256 is the hex SHA-256 of the leaf the listener presented.
+	ServedSHA256 string `json:"servedSHA256,omitempty"`
+	// Peer is the client's certificate: verified when OK, else the one it
+	// sent, if any.
+	Peer *TLSPeer `json:"peer,omitempty"`
+}
+
+// TLSPeer is the certificate the other side of a handshake presented.
+type TLSPeer struct {
+	// Subject is the leaf's subject (pkix.Name.String); URIs and DNSNames
+	// its SANs (pod certificates carry spiffe:// URIs).
+	Subject  string   `json:"subject"`
+	URIs     []string `json:"uris,omitempty"`
+	DNSNames []string `json:"dnsNames,omitempty"`
+	// SHA256 is the hex SHA-256 of the leaf's DER.
+	SHA256 string `json:"sha256"`
+	// Sent counts the certificates the peer sent (leaf and intermediates);
+	// VerifiedChainLength is the length of the first verified chain, leaf
+	// to trusted root, 0 when the peer was not verified.
+	Sent                int `json:"sent"`
+	VerifiedChainLength int `json:"verifiedChainLength"`
+}
+
+// TLSDial is the answer to POST /tls/dial: one mutual-TLS connection from
+// the pod, with its credentials, to a /tls/serve listener.
+type TLSDial struct {
+	Addr       string `json:"addr"`
+	ServerName string `json:"serverName,omitempty"`
+	// VerifyChainOnly is true for verify=chain: the server's chain was
+	// verified against the trust file, without a host name check.
+	VerifyChainOnly bool `json:"verifyChainOnly"`
+	// OK is true when the handshake completed, the server's certificate was
+	// verified and the server's line was read. In TLS 1.3 the server
+	// verifies the client's certificate after the client's handshake has
+	// completed: a refused client certificate shows as an alert when the
+	// line is read.
+	OK bool `json:"ok"`
+	// Error says what failed, for example "server certificate not
+	// verified: x509: certificate signed by unknown authority".
+	Error string `json:"error,omitempty"`
+	// Line is the line the server wrote, without its newline.
+	Line    string `json:"line,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Server is the server's certificate: verified when the handshake
+	// completed, else the one it sent, if any.
+	Server *TLSPeer `json:"server,omitempty"`
+	// ClientSHA256 is the hex SHA-256 of the leaf the probe presented; empty
+	// when the server did not ask for a certificate.
+	ClientSHA256 string `json:"clientSHA256,omitempty"`
+}
