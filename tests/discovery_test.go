@@ -8,11 +8,9 @@ import (
 	"encoding/json"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
@@ -191,24 +189,11 @@ func oidcDiscovery() features.Feature {
 // labels and is removed when the feature ends.
 func bindAnonymousDiscovery(ctx context.Context, t *testing.T) bool {
 	t.Helper()
-	s, _ := steps.SuiteFrom(ctx)
-	cs := steps.Clientset(ctx, t)
-	name := "kic-" + s.RunID + "-anonymous-discovery-" + strings.TrimPrefix(steps.Namespace(ctx), "kic-"+s.RunID+"-")
-	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{steps.LabelSuite: "true", steps.LabelRun: s.RunID}},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:service-account-issuer-discovery"},
-		Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:unauthenticated"}},
-	}
-	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+	err := steps.BindClusterRole(ctx, t, steps.ClusterObjectName(ctx, "anonymous-discovery"), "system:service-account-issuer-discovery",
+		rbacv1.Subject{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:unauthenticated"})
+	if err != nil {
 		t.Errorf("bind discovery to system:unauthenticated: %v", err)
 		return false
 	}
-	t.Cleanup(func() {
-		dctx, cancel := context.WithTimeout(context.Background(), steps.APITimeout)
-		defer cancel()
-		if err := cs.RbacV1().ClusterRoleBindings().Delete(dctx, name, metav1.DeleteOptions{}); err != nil {
-			t.Errorf("remove ClusterRoleBinding %s: %v", name, err)
-		}
-	})
 	return true
 }

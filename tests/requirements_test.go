@@ -61,3 +61,24 @@ func orUncapped(d time.Duration) string {
 	}
 	return d.String()
 }
+
+var (
+	trustBundles = runtime.Requirement{
+		Name:    "the ClusterTrustBundle API (certificates.k8s.io/v1) and the clusterTrustBundle projection (gates ClusterTrustBundle, ClusterTrustBundleProjection)",
+		Profile: "default",
+		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
+			caps, err := steps.DetectCapabilities(ctx, c)
+			return caps.TrustBundleAPI && caps.TrustBundleProjection,
+				fmt.Sprintf("API served: %v; a pod's clusterTrustBundle source kept: %v", caps.TrustBundleAPI, caps.TrustBundleProjection), err
+		},
+	}
+	podCertificates = runtime.Requirement{
+		Name:    "the PodCertificateRequest API (certificates.k8s.io/v1) and the podCertificate projection (gate PodCertificateRequest)",
+		Profile: "default",
+		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
+			caps, err := steps.DetectCapabilities(ctx, c)
+			return caps.PodCertificateAPI && caps.PodCertificateProjection,
+				fmt.Sprintf("API served: %v; a pod's podCertificate source kept: %v", caps.PodCertificateAPI, caps.PodCertificateProjection), err
+		},
+	}
+)

@@ -80,6 +80,44 @@ var (
 	ListNodesAccess            = []Access{{Verb: "list", Resource: "nodes", Why: "finding the nodes of an operating system"}}
 )
 
+// Rights of the trust-bundle and pod-certificate features.
+var (
+	// TrustBundleAccess makes and changes ClusterTrustBundles, also
+	// signer-linked ones (attest on the signer, ctbattest admission).
+	TrustBundleAccess = []Access{
+		{Verb: "create", Group: "certificates.k8s.io", Resource: "clustertrustbundles", Why: "the test's trust bundles"},
+		{Verb: "update", Group: "certificates.k8s.io", Resource: "clustertrustbundles", Why: "changing a bundle's certificates"},
+		{Verb: "delete", Group: "certificates.k8s.io", Resource: "clustertrustbundles", Why: "removing the test's trust bundles"},
+		{Verb: "attest", Group: "certificates.k8s.io", Resource: "signers", Why: "a bundle linked to a signer needs attest on it"},
+		ListTrustBundles,
+	}
+	// ReadTrustBundleAccess reads the built-in bundles.
+	ReadTrustBundleAccess = []Access{{Verb: "list", Group: "certificates.k8s.io", Resource: "clustertrustbundles", Why: "finding the built-in kube-apiserver-serving bundle"},
+		{Verb: "get", Resource: "configmaps", Why: "reading kube-root-ca.crt"}}
+	// ImpersonateAccess acts as a user without rights, to show a refusal.
+	ImpersonateAccess = []Access{{Verb: "impersonate", Resource: "users", Why: "showing what a user without a right is refused"}}
+	// SignerAccess runs the suite's pod-certificate signer under an
+	// identity of its own: a ServiceAccount granted exactly its ClusterRole.
+	SignerAccess = []Access{
+		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "the signer's ClusterRole"},
+		{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "removing the signer's ClusterRole"},
+		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "binding the signer's ClusterRole to its ServiceAccount"},
+		{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "removing that binding"},
+		{Verb: "escalate", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "granting sign and attest on the signer (or holding them)"},
+		{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Why: "the signer's own token"},
+		{Verb: "list", Group: "certificates.k8s.io", Resource: "podcertificaterequests", Why: "reading the requests the kubelet made"},
+		ListGrants, ListClusterRoles, ListTrustBundles,
+	}
+)
+
+// ListTrustBundles is the right the clean-up needs to find the bundles a
+// stopped run left.
+var ListTrustBundles = Access{Verb: "list", Group: "certificates.k8s.io", Resource: "clustertrustbundles", Why: "removing the bundles a stopped run left"}
+
+// ListClusterRoles is the right the clean-up needs to find the roles a
+// stopped run left.
+var ListClusterRoles = Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "removing the roles a stopped run left"}
+
 // ListGrants is the right the run's clean-up needs to find the grants a
 // stopped run left (GrantAccess includes it).
 var ListGrants = Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "removing a grant a stopped run left"}

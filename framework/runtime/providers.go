@@ -181,21 +181,20 @@ func removeRunNamespaces(ctx context.Context, c *steps.Cluster, runID string, lo
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
-	// Only features with cluster.GrantAccess make cluster-scoped objects;
-	// without the right to list them, those features were skipped and
-	// there is nothing to remove.
-	canList, err := cluster.Allowed(ctx, c.Clientset, cluster.ListGrants)
-	if err != nil {
-		return fmt.Errorf("cluster %s: %w", c.Name, err)
-	}
-	if canList {
-		objs, err := steps.DeleteRunClusterObjects(ctx, c.Clientset, runID)
+	for _, sw := range steps.ClusterSweeps {
+		canList, err := cluster.Allowed(ctx, c.Clientset, sw.List)
+		if err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		if !canList {
+			logf("cluster %s: not allowed to %s: the features that make %ss were skipped, none to look for", c.Name, sw.List, sw.Kind)
+			continue
+		}
+		objs, err := sw.Delete(ctx, c.Clientset, runID)
 		deleted = append(deleted, objs...)
 		if err != nil {
 			return fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
-	} else {
-		logf("cluster %s: not allowed to %s: the features that grant were skipped, no cluster-scoped leftovers to look for", c.Name, cluster.ListGrants)
 	}
 	if len(deleted) > 0 {
 		logf("cluster %s: removed leftovers %s", c.Name, strings.Join(deleted, ", "))

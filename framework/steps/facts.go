@@ -7,6 +7,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/token"
@@ -99,4 +100,66 @@ func decodeOwn(raw string) (*token.Claims, error) {
 		return nil, fmt.Errorf("token %s from TokenRequest has no iat or exp", token.Fingerprint(raw))
 	}
 	return c, nil
+}
+
+// Capabilities is what a cluster offers the trust-bundle and pod-certificate
+// areas, detected once per cluster.
+type Capabilities struct {
+	// TrustBundleAPI and PodCertificateAPI: certificates.k8s.io/v1 serves
+	// clustertrustbundles / podcertificaterequests.
+	TrustBundleAPI, PodCertificateAPI bool
+	// TrustBundleProjection and PodCertificateProjection: a pod's
+	// clusterTrustBundle / podCertificate source survives admission. With
+	// the gate off, kube-apiserver drops it silently (kubernetes-behaviour.md
+	// section 0.9), so a dry-run create is read back.
+	TrustBundleProjection, PodCertificateProjection bool
+}
+
+// DetectCapabilities asks the cluster, once: API discovery, and a
+// server-side dry-run pod in namespace "default" carrying both sources.
+func DetectCapabilities(ctx context.Context, c *Cluster) (Capabilities, error) {
+	v, err := c.Fact("capabilities", func() (any, error) { return detectCapabilities(ctx, c) })
+	if err != nil {
+		return Capabilities{}, err
+	}
+	return v.(Capabilities), nil
+}
+
+func detectCapabilities(ctx context.Context, c *Cluster) (Capabilities, error) {
+	var out Capabilities
+	res, err := c.Clientset.Discovery().ServerResourcesForGroupVersion("certificates.k8s.io/v1")
+	if err != nil && !apierrors.IsNotFound(err) {
+		return out, fmt.Errorf("detect capabilities: discovery of certificates.k8s.io/v1: %w", err)
+	}
+	if res != nil {
+		for _, r := range res.APIResources {
+			out.TrustBundleAPI = out.TrustBundleAPI || r.Name == "clustertrustbundles"
+			out.PodCertificateAPI = out.PodCertificateAPI || r.Name == "podcertificaterequests"
+		}
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "kic-detect-"},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "c", Image: "kic.local/never-pulled",
+				VolumeMounts: []corev1.VolumeMount{{Name: "v", MountPath: "/v"}}}},
+			Volumes: []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ClusterTrustBundle: &corev1.ClusterTrustBundleProjection{Name: ptr("kic-detect"), Path: "ctb.pem", Optional: ptr(true)}},
+				{PodCertificate: &corev1.PodCertificateProjection{SignerName: "kic.example/detect", KeyType: "ED25519", CredentialBundlePath: "cred.pem"}},
+			}}}}},
+		},
+	}
+	got, err := c.Clientset.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return out, fmt.Errorf("detect capabilities: dry-run pod with clusterTrustBundle and podCertificate sources: %w", err)
+	}
+	for _, v := range got.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			out.TrustBundleProjection = out.TrustBundleProjection || s.ClusterTrustBundle != nil
+			out.PodCertificateProjection = out.PodCertificateProjection || s.PodCertificate != nil
+		}
+	}
+	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
 )
@@ -166,19 +167,79 @@ func waitGone(ctx context.Context, what string, get func(context.Context) error)
 		})
 }
 
-// DeleteRunClusterObjects removes the cluster-scoped objects a run made
-// (ClusterRoleBindings), found by the run's label like its namespaces.
-func DeleteRunClusterObjects(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error) {
-	list, err := cs.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
-	if err != nil {
-		return nil, fmt.Errorf("list the run's ClusterRoleBindings: %w", err)
-	}
-	var deleted []string
-	for _, b := range list.Items {
-		if err := cs.RbacV1().ClusterRoleBindings().Delete(ctx, b.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return deleted, fmt.Errorf("delete ClusterRoleBinding %s: %w", b.Name, err)
+// ClusterSweep removes one kind of cluster-scoped object a run made, found
+// by the run's label like its namespaces. Only the features with the
+// matching rights make such objects: without List, they were skipped and
+// there is nothing to remove.
+type ClusterSweep struct {
+	Kind   string
+	List   cluster.Access
+	Delete func(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error)
+}
+
+// ClusterSweeps are every kind of cluster-scoped object the suite makes.
+var ClusterSweeps = []ClusterSweep{
+	{Kind: "clusterrolebinding", List: cluster.ListGrants, Delete: sweep("clusterrolebinding",
+		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) ([]string, error) {
+			l, err := cs.RbacV1().ClusterRoleBindings().List(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			var out []string
+			for _, it := range l.Items {
+				out = append(out, it.Name)
+			}
+			return out, nil
+		},
+		func(ctx context.Context, cs kubernetes.Interface, n string) error {
+			return cs.RbacV1().ClusterRoleBindings().Delete(ctx, n, metav1.DeleteOptions{})
+		})},
+	{Kind: "clusterrole", List: cluster.ListClusterRoles, Delete: sweep("clusterrole",
+		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) ([]string, error) {
+			l, err := cs.RbacV1().ClusterRoles().List(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			var out []string
+			for _, it := range l.Items {
+				out = append(out, it.Name)
+			}
+			return out, nil
+		},
+		func(ctx context.Context, cs kubernetes.Interface, n string) error {
+			return cs.RbacV1().ClusterRoles().Delete(ctx, n, metav1.DeleteOptions{})
+		})},
+	{Kind: "clustertrustbundle", List: cluster.ListTrustBundles, Delete: sweep("clustertrustbundle",
+		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) ([]string, error) {
+			l, err := cs.CertificatesV1().ClusterTrustBundles().List(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			var out []string
+			for _, it := range l.Items {
+				out = append(out, it.Name)
+			}
+			return out, nil
+		},
+		func(ctx context.Context, cs kubernetes.Interface, n string) error {
+			return cs.CertificatesV1().ClusterTrustBundles().Delete(ctx, n, metav1.DeleteOptions{})
+		})},
+}
+
+// sweep lists the run's objects of one kind and deletes each.
+func sweep(kind string, list func(context.Context, kubernetes.Interface, metav1.ListOptions) ([]string, error), del func(context.Context, kubernetes.Interface, string) error) func(context.Context, kubernetes.Interface, string) ([]string, error) {
+	return func(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error) {
+		found, err := list(ctx, cs, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
+		if err != nil {
+			return nil, fmt.Errorf("list the run's %ss: %w", kind, err)
 		}
-		deleted = append(deleted, "clusterrolebinding/"+b.Name)
+		var deleted []string
+		for _, n := range found {
+			if err := del(ctx, cs, n); err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("delete %s %s: %w", kind, n, err)
+			}
+			deleted = append(deleted, kind+"/"+n)
+		}
+		return deleted, nil
 	}
-	return deleted, nil
 }

@@ -194,3 +194,12 @@ func AddEphemeralContainer(ctx context.Context, t *testing.T, pod string, ec cor
 			return false, "no status yet", nil
 		})
 }
+
+// CreatePodFrom creates a pod whose spec depends on the feature's context
+// (its namespace's signer names, for example).
+func CreatePodFrom(build func(ctx context.Context) *PodBuilder) features.Func {
+	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+		t.Helper()
+		return CreatePod(build(ctx))(ctx, t, cfg)
+	}
+}

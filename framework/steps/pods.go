@@ -179,3 +179,55 @@ func readFile(ctx context.Context, t *testing.T, pod, path string, content bool)
 	}
 	return f
 }
+
+// WaitPodEvent waits for an event of the pod with the given reason whose
+// message contains want, and returns it; on timeout it lists the pod's
+// events last seen.
+func WaitPodEvent(ctx context.Context, t *testing.T, pod, reason, want string, timeout time.Duration) (*corev1.Event, error) {
+	t.Helper()
+	cs := Clientset(ctx, t)
+	ns := Namespace(ctx)
+	var found *corev1.Event
+	err := wait.For(ctx, fmt.Sprintf("a %s event of pod %s/%s saying %q", reason, ns, pod, want), wait.Options{Timeout: timeout, Interval: time.Second},
+		func(ctx context.Context) (bool, string, error) {
+			events, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+			if err != nil {
+				return false, "list events: " + err.Error(), nil
+			}
+			var seen []string
+			for i, e := range events.Items {
+				if e.Reason == reason && strings.Contains(e.Message, want) {
+					found = &events.Items[i]
+					return true, "", nil
+				}
+				seen = append(seen, e.Reason+": "+e.Message)
+			}
+			return false, strings.Join(seen, "; "), nil
+		})
+	return found, err
+}
+
+// PodPhase returns the pod's phase and whether its containers are ready.
+func PodPhase(ctx context.Context, t *testing.T, pod string) (corev1.PodPhase, bool, error) {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, APITimeout)
+	defer cancel()
+	p, err := Clientset(ctx, t).CoreV1().Pods(Namespace(ctx)).Get(cctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return "", false, fmt.Errorf("get pod %s: %w", pod, err)
+	}
+	ready := false
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.ContainersReady {
+			ready = c.Status == corev1.ConditionTrue
+		}
+	}
+	return p.Status.Phase, ready, nil
+}
+
+// WaitPodServingFor is WaitPodServing as a call with its own timeout, for a
+// pod the test expects to start late.
+func WaitPodServingFor(ctx context.Context, t *testing.T, pod string, timeout time.Duration) error {
+	t.Helper()
+	return waitPodServing(ctx, Clientset(ctx, t), Probe(ctx, t), Namespace(ctx), pod, timeout)
+}

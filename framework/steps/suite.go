@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/defects"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/probe"
 )
 
@@ -39,6 +40,8 @@ type Suite struct {
 	// (ProbeSecretName) that the probe containers read it from. It is never
 	// logged.
 	ProbeSecret string
+	// Defects collects the run's known-defect findings (CheckDefect).
+	Defects *defects.Registry
 }
 
 // ProbeSecretName is the Secret in each of the run's namespaces that holds
