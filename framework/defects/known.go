@@ -62,7 +62,7 @@ var KubeletPCREventMessage = Defect{
 		"Run a signer that denies the PodCertificateRequests of a pod with a `podCertificate` projection (condition Denied, reason R, message M).",
 		"List the pod's events.",
 	},
-	Expected: "a Warning event, reason Denied (or Failed), message `PodCertificateRequest <ns>/<name> was denied, reason=\"R\", message=\"M\"`.",
+	Expected: "a Warning event, reason Denied (or Failed), message `PodCertificateRequest <ns>/<name> was denied, reason=\"R\", message=\"M\"` (for Failed: `... failed, reason=...`).",
 	Actual:   "the message is `R%!(EXTRA string=PodCertificateRequest <ns>/<name> was denied, reason=\"R\", message=\"M\")`.",
 	Cause: "pkg/kubelet/podcertificate/podcertificatemanager.go calls recorder.Eventf(pod, Warning, <Denied|Failed>, cond.Reason, eventMessage): " +
 		"the reason is passed as the format string and the prepared message as an unused argument. recorder.Event(pod, Warning, <type>, eventMessage) fixes it.",
