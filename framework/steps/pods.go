@@ -192,6 +192,9 @@ func WaitPodEvent(ctx context.Context, t *testing.T, pod, reason, want string, t
 		func(ctx context.Context) (bool, string, error) {
 			events, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
 			if err != nil {
+				if ctx.Err() != nil {
+					return false, "", nil // the deadline: keep what the last list saw
+				}
 				return false, "list events: " + err.Error(), nil
 			}
 			var seen []string

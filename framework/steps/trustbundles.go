@@ -130,7 +130,7 @@ func WaitCertSet(ctx context.Context, t *testing.T, pod, path string, want pki.C
 		func(ctx context.Context) (bool, string, error) {
 			got, _, _, err := ReadCertSet(ctx, t, pod, path)
 			if err != nil {
-				return false, err.Error(), nil
+				return false, seenUnlessDeadline(ctx, err), nil
 			}
 			return got.Equal(want), got.String(), nil
 		})
@@ -181,6 +181,8 @@ func WaitCertSets(ctx context.Context, t *testing.T, pod string, want map[string
 				}
 				got, _, _, err := ReadCertSet(ctx, t, pod, path)
 				switch {
+				case err != nil && ctx.Err() != nil:
+					return false, "", nil // the deadline: keep what the last poll saw
 				case err != nil:
 					seen = append(seen, path+": "+err.Error())
 				case got.Equal(set):
@@ -192,4 +194,14 @@ func WaitCertSets(ctx context.Context, t *testing.T, pod string, want map[string
 			return len(took) == len(want), strings.Join(seen, "; "), nil
 		})
 	return took, err
+}
+
+// seenUnlessDeadline is what a poll reports for err: nothing when the
+// wait's own deadline caused it, so that the timeout shows what the poll
+// before saw.
+func seenUnlessDeadline(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return ""
+	}
+	return err.Error()
 }
