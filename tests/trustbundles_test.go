@@ -49,7 +49,7 @@ func trustBundleCases() []runtime.Case {
 		ctb(nilSelectorDefect()).Slow(2 * time.Minute).Access(cluster.GetNodeAccess),
 		ctb(missingBundle()).Slow(4 * time.Minute),
 		ctb(bundleUpdates()).Slow(11 * time.Minute).Access(cluster.GetNodeAccess),
-		ctb(bundleAPIRules()).Access(cluster.ImpersonateAccess, cluster.GrantAccess, cluster.SignerAccess[:2]),
+		ctb(bundleAPIRules()).Access(cluster.ImpersonateAccess, cluster.GrantAccess, cluster.RoleAccess),
 		runtime.Default(builtinServingBundle()).Requires(trustBundles).Access(cluster.ReadTrustBundleAccess),
 		ctb(trustBundleFileModes()),
 	}

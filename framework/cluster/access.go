@@ -95,19 +95,31 @@ var (
 	ReadTrustBundleAccess = []Access{{Verb: "list", Group: "certificates.k8s.io", Resource: "clustertrustbundles", Why: "finding the built-in kube-apiserver-serving bundle"},
 		{Verb: "get", Resource: "configmaps", Why: "reading kube-root-ca.crt"}}
 	// ImpersonateAccess acts as a user without rights, to show a refusal.
-	ImpersonateAccess = []Access{{Verb: "impersonate", Resource: "users", Why: "showing what a user without a right is refused"}}
+	ImpersonateAccess = []Access{
+		{Verb: "impersonate", Resource: "users", Why: "showing what a user (or node) without a right is refused"},
+		{Verb: "impersonate", Resource: "groups", Why: "acting as a node (group system:nodes)"},
+	}
+	// RoleAccess makes a ClusterRole for one feature.
+	RoleAccess = []Access{
+		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "a ClusterRole of the feature's own"},
+		{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "removing that ClusterRole"},
+		ListClusterRoles,
+	}
 	// SignerAccess runs the suite's pod-certificate signer under an
 	// identity of its own: a ServiceAccount granted exactly its ClusterRole.
-	SignerAccess = []Access{
-		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "the signer's ClusterRole"},
-		{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "removing the signer's ClusterRole"},
+	SignerAccess = append([]Access{
 		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "binding the signer's ClusterRole to its ServiceAccount"},
 		{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Why: "removing that binding"},
-		{Verb: "escalate", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Why: "granting sign and attest on the signer (or holding them)"},
+		// RBAC lets a user grant only what it holds (or with escalate).
+		{Verb: "sign", Group: "certificates.k8s.io", Resource: "signers", Why: "granting the signer sign on its signer name"},
+		{Verb: "attest", Group: "certificates.k8s.io", Resource: "signers", Why: "granting the signer attest, to publish its trust bundle"},
+		{Verb: "update", Group: "certificates.k8s.io", Resource: "podcertificaterequests", Subresource: "status", Why: "granting the signer its status writes"},
+		{Verb: "get", Resource: "nodes", Why: "granting the signer reads of the nodes it checks requests against"},
+		{Verb: "create", Resource: "serviceaccounts", Why: "the signer's ServiceAccount"},
 		{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Why: "the signer's own token"},
 		{Verb: "list", Group: "certificates.k8s.io", Resource: "podcertificaterequests", Why: "reading the requests the kubelet made"},
-		ListGrants, ListClusterRoles, ListTrustBundles,
-	}
+		ListGrants, ListTrustBundles,
+	}, RoleAccess...)
 )
 
 // ListTrustBundles is the right the clean-up needs to find the bundles a
