@@ -406,7 +406,7 @@ func podCertificateDenied() features.Feature {
 		{"failed", signer.DecisionFailed, "failed", "failed"},
 	} {
 		b = b.Assess(c.decision+": the pod stays Pending, FailedMount says the request was permanently "+c.verb, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			res, err := signerFrom(ctx, t).WaitResult(ctx, steps.Namespace(ctx), c.pod, time.Minute)
+			res, err := signerFrom(ctx, t).WaitResult(ctx, steps.Namespace(ctx), c.pod, steps.PodStartTimeout)
 			if err != nil {
 				t.Error(err)
 				return ctx
@@ -417,12 +417,12 @@ func podCertificateDenied() features.Feature {
 			expectBlocked(ctx, t, c.pod, fmt.Sprintf("PodCertificateRequest was permanently %s: reason=%q", c.verb, res.Reason))
 			return ctx
 		}).Assess(c.decision+": a Warning event of reason "+c.decision+" with the documented message (known defect "+defects.KubeletPCREventMessage.ID+")", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			res, err := signerFrom(ctx, t).WaitResult(ctx, steps.Namespace(ctx), c.pod, time.Minute)
+			res, err := signerFrom(ctx, t).WaitResult(ctx, steps.Namespace(ctx), c.pod, steps.PodStartTimeout)
 			if err != nil {
 				t.Error(err)
 				return ctx
 			}
-			ev, err := steps.WaitPodEvent(ctx, t, c.pod, c.decision, "", time.Minute)
+			ev, err := steps.WaitPodEvent(ctx, t, c.pod, c.decision, "", steps.PodStartTimeout)
 			if err != nil {
 				t.Error(err)
 				return ctx

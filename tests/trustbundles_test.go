@@ -471,7 +471,7 @@ func missingBundle() features.Feature {
 // running.
 func expectBlocked(ctx context.Context, t *testing.T, pod, want string) {
 	t.Helper()
-	if _, err := steps.WaitPodEvent(ctx, t, pod, "FailedMount", want, time.Minute); err != nil {
+	if _, err := steps.WaitPodEvent(ctx, t, pod, "FailedMount", want, steps.PodStartTimeout); err != nil {
 		t.Error(err)
 	}
 	phase, ready, err := steps.PodPhase(ctx, t, pod)
