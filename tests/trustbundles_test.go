@@ -322,13 +322,7 @@ func bundleSelection() features.Feature {
 // the API to refuse it as invalid with a message containing want.
 func expectPodRefused(ctx context.Context, t *testing.T, what string, b *steps.PodBuilder, want string) {
 	t.Helper()
-	s, err := steps.SuiteFrom(ctx)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	p := b.Build(s, steps.Namespace(ctx))
-	_, err = steps.Clientset(ctx, t).CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	err := dryRunPod(ctx, t, b)
 	switch {
 	case err == nil:
 		t.Errorf("%s: the API accepted the pod", what)

@@ -11,7 +11,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
@@ -180,46 +182,22 @@ type ClusterSweep struct {
 // ClusterSweeps are every kind of cluster-scoped object the suite makes.
 var ClusterSweeps = []ClusterSweep{
 	{Kind: "clusterrolebinding", List: cluster.ListGrants, Delete: sweep("clusterrolebinding",
-		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) ([]string, error) {
-			l, err := cs.RbacV1().ClusterRoleBindings().List(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			var out []string
-			for _, it := range l.Items {
-				out = append(out, it.Name)
-			}
-			return out, nil
+		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.RbacV1().ClusterRoleBindings().List(ctx, o)
 		},
 		func(ctx context.Context, cs kubernetes.Interface, n string) error {
 			return cs.RbacV1().ClusterRoleBindings().Delete(ctx, n, metav1.DeleteOptions{})
 		})},
 	{Kind: "clusterrole", List: cluster.ListClusterRoles, Delete: sweep("clusterrole",
-		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) ([]string, error) {
-			l, err := cs.RbacV1().ClusterRoles().List(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			var out []string
-			for _, it := range l.Items {
-				out = append(out, it.Name)
-			}
-			return out, nil
+		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.RbacV1().ClusterRoles().List(ctx, o)
 		},
 		func(ctx context.Context, cs kubernetes.Interface, n string) error {
 			return cs.RbacV1().ClusterRoles().Delete(ctx, n, metav1.DeleteOptions{})
 		})},
 	{Kind: "clustertrustbundle", List: cluster.ListTrustBundles, Delete: sweep("clustertrustbundle",
-		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) ([]string, error) {
-			l, err := cs.CertificatesV1().ClusterTrustBundles().List(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			var out []string
-			for _, it := range l.Items {
-				out = append(out, it.Name)
-			}
-			return out, nil
+		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.CertificatesV1().ClusterTrustBundles().List(ctx, o)
 		},
 		func(ctx context.Context, cs kubernetes.Interface, n string) error {
 			return cs.CertificatesV1().ClusterTrustBundles().Delete(ctx, n, metav1.DeleteOptions{})
@@ -227,18 +205,26 @@ var ClusterSweeps = []ClusterSweep{
 }
 
 // sweep lists the run's objects of one kind and deletes each.
-func sweep(kind string, list func(context.Context, kubernetes.Interface, metav1.ListOptions) ([]string, error), del func(context.Context, kubernetes.Interface, string) error) func(context.Context, kubernetes.Interface, string) ([]string, error) {
+func sweep(kind string, list func(context.Context, kubernetes.Interface, metav1.ListOptions) (runtime.Object, error), del func(context.Context, kubernetes.Interface, string) error) func(context.Context, kubernetes.Interface, string) ([]string, error) {
 	return func(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error) {
-		found, err := list(ctx, cs, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
+		l, err := list(ctx, cs, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
+		if err != nil {
+			return nil, fmt.Errorf("list the run's %ss: %w", kind, err)
+		}
+		items, err := meta.ExtractList(l)
 		if err != nil {
 			return nil, fmt.Errorf("list the run's %ss: %w", kind, err)
 		}
 		var deleted []string
-		for _, n := range found {
-			if err := del(ctx, cs, n); err != nil && !apierrors.IsNotFound(err) {
-				return deleted, fmt.Errorf("delete %s %s: %w", kind, n, err)
+		for _, it := range items {
+			o, err := meta.Accessor(it)
+			if err != nil {
+				return deleted, fmt.Errorf("a listed %s: %w", kind, err)
 			}
-			deleted = append(deleted, kind+"/"+n)
+			if err := del(ctx, cs, o.GetName()); err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("delete %s %s: %w", kind, o.GetName(), err)
+			}
+			deleted = append(deleted, kind+"/"+o.GetName())
 		}
 		return deleted, nil
 	}

@@ -80,17 +80,7 @@ func BindClusterRole(ctx context.Context, t *testing.T, name, role string, subje
 // refused.
 func Impersonating(ctx context.Context, t *testing.T, user string) (kubernetes.Interface, error) {
 	t.Helper()
-	c := ClusterFrom(ctx)
-	if c == nil || c.REST == nil {
-		return nil, fmt.Errorf("impersonate %s: no cluster in the context", user)
-	}
-	cfg := rest.CopyConfig(c.REST)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:authenticated"}}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("impersonate %s: %w", user, err)
-	}
-	return cs, nil
+	return impersonate(ctx, user, "system:authenticated")
 }
 
 func mergeLabels(a, b map[string]string) map[string]string {
@@ -108,15 +98,19 @@ func mergeLabels(a, b map[string]string) map[string]string {
 // (system:node:<name>, group system:nodes).
 func ImpersonatingNode(ctx context.Context, t *testing.T, name string) (kubernetes.Interface, error) {
 	t.Helper()
+	return impersonate(ctx, "system:node:"+name, "system:nodes", "system:authenticated")
+}
+
+func impersonate(ctx context.Context, user string, groups ...string) (kubernetes.Interface, error) {
 	c := ClusterFrom(ctx)
 	if c == nil || c.REST == nil {
-		return nil, fmt.Errorf("impersonate node %s: no cluster in the context", name)
+		return nil, fmt.Errorf("impersonate %s: no cluster in the context", user)
 	}
 	cfg := rest.CopyConfig(c.REST)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:node:" + name, Groups: []string{"system:nodes", "system:authenticated"}}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("impersonate node %s: %w", name, err)
+		return nil, fmt.Errorf("impersonate %s: %w", user, err)
 	}
 	return cs, nil
 }
