@@ -541,14 +541,7 @@ func bundleUpdates() features.Feature {
 				return ctx
 			}
 			limit := bundleCacheTTL + bundleUpdateBound
-			err = wait.For(ctx, "linked-by-name.pem to hold both certificates", wait.Options{Timeout: limit - time.Since(updated), Interval: 2 * time.Second},
-				func(ctx context.Context) (bool, string, error) {
-					got, _, _, err := steps.ReadCertSet(ctx, t, pod, dir+"/linked-by-name.pem")
-					if err != nil {
-						return false, err.Error(), nil
-					}
-					return got.Equal(both), got.String(), nil
-				})
+			_, err = steps.WaitCertSet(ctx, t, pod, dir+"/linked-by-name.pem", both, limit-time.Since(updated))
 			d := time.Since(updated)
 			o := defects.Observation{Version: version}
 			switch {
