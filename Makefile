@@ -6,7 +6,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-KUBERNETES_VERSION ?= v1.37.2
+# Empty: the node image of every Kubernetes version the run's profiles use
+# (PROFILE's alone when set), as `go run ./scripts/cluster versions` lists them.
+KUBERNETES_VERSION ?=
 # Empty: every profile the selected features need, side by side in one run.
 PROFILE            ?=
 # go test kills a binary after 10 minutes by default; a cold conformance run
@@ -45,8 +47,10 @@ host-restore: ## Undo every change host-setup recorded (daemon.json from its bac
 	$(HOSTSETUP) --restore $(HOSTSETUP_YES)
 
 .PHONY: node-image
-node-image: host-setup ## Build (or find) the kind node image for KUBERNETES_VERSION, offline.
-	$(GO) run ./scripts/nodeimage --kubernetes-version $(KUBERNETES_VERSION)
+node-image: host-setup ## Build (or find), offline, the kind node images the profiles use (PROFILE's; KUBERNETES_VERSION=v1.x.y: that one).
+	@versions="$(KUBERNETES_VERSION)"; \
+	if [ -z "$$versions" ]; then versions=$$($(GO) run ./scripts/cluster versions $(if $(PROFILE),--profile $(PROFILE))) || exit 1; fi; \
+	for v in $$versions; do echo "node-image: Kubernetes $$v"; $(GO) run ./scripts/nodeimage --kubernetes-version $$v || exit 1; done
 
 .PHONY: probe-image
 probe-image: ## Write the probe image archive (_build/images/probe.tar).
@@ -110,4 +114,4 @@ test: check unit conformance ## The project's own tests: checks, unit tests, and
 
 .PHONY: bench
 bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, the whole suite (wall time vs floor, peak memory of all nodes); writes _artifacts/bench.md.
-	$(GO) run ./scripts/bench --kubernetes-version $(KUBERNETES_VERSION) --profile $(or $(PROFILE),default) $(if $(COLD),--cold)
+	$(GO) run ./scripts/bench --kubernetes-version $(or $(KUBERNETES_VERSION),v1.37.2) --profile $(or $(PROFILE),default) $(if $(COLD),--cold)

@@ -2,7 +2,7 @@ package clusters
 
 // All returns every profile the suite knows.
 func All() []Profile {
-	return []Profile{Default(), TokensLimits(), V136()}
+	return []Profile{Default(), TokensLimits(), V136(), Issuers(), IssuersV135EC(), IssuerMigration(), IssuerMigrationV135()}
 }
 
 // Default is the profile the suite runs unless told otherwise: the newest
@@ -50,5 +50,83 @@ func TokensLimits() Profile {
 		{Name: "service-account-extend-token-expiration", Value: "false"},
 		{Name: "service-account-max-token-expiration", Value: "2h"},
 	}
+	return p
+}
+
+// Seed 000 (OpenShift): the default issuer https://kubernetes.default.svc
+// and the example of a changed one, https://test.default.svc.
+const (
+	OpenShiftIssuer        = "https://kubernetes.default.svc"
+	OpenShiftExampleIssuer = "https://test.default.svc"
+)
+
+// GardenerMaxTokenExpiration is seed 002's example maxTokenExpiration, 45d,
+// as kube-apiserver's flag takes it (a Go duration has no day unit).
+const GardenerMaxTokenExpiration = "1080h"
+
+// Issuers is seed 002's Shoot example on kind: issuer foo, acceptedIssuers
+// foo1 and foo2, and (seed 002: the default issuer stays accepted when a
+// custom one is set) kubeadm's default; extendTokenExpiration true,
+// maxTokenExpiration 45d; explicit API audiences; a suite-generated RSA
+// key. "foo" is not an https URL, so kube-apiserver serves no discovery.
+func Issuers() Profile {
+	p := Default()
+	p.Name = "issuers"
+	p.Description = "Kubernetes v1.37.2, seed 002's issuers (foo signs; foo1, foo2 and kubeadm's default accepted), --api-audiences, 45d maximum, a suite-generated RSA key"
+	p.APIServerArgs = []Arg{
+		{Name: "service-account-issuer", Value: "foo"},
+		{Name: "service-account-issuer", Value: "foo1"},
+		{Name: "service-account-issuer", Value: "foo2"},
+		{Name: "service-account-issuer", Value: KubeadmIssuer},
+		{Name: "api-audiences", Value: KubeadmIssuer + ",api"},
+		{Name: "service-account-extend-token-expiration", Value: "true"},
+		{Name: "service-account-max-token-expiration", Value: GardenerMaxTokenExpiration},
+	}
+	p.ServiceAccountKey = KeyRSA2048
+	return p
+}
+
+// IssuersV135EC is the OpenShift-style issuer (seed 000's default signs,
+// kubeadm's default accepted) on Kubernetes v1.35.4, where kind writes
+// kubeadm v1beta3 and the repeated flags go through a kubeadm patch, with a
+// suite-generated EC P-256 key (ES256 tokens) and the same API audiences and
+// maximum as Issuers.
+func IssuersV135EC() Profile {
+	p := Default()
+	p.Name = "issuers-v1.35-ec"
+	p.Description = "Kubernetes v1.35.4 (kubeadm v1beta3), issuers https://kubernetes.default.svc (signs) and kubeadm's default, --api-audiences, 45d maximum, a suite-generated EC P-256 key"
+	p.KubernetesVersion = "v1.35.4"
+	p.APIServerArgs = []Arg{
+		{Name: "service-account-issuer", Value: OpenShiftIssuer},
+		{Name: "service-account-issuer", Value: KubeadmIssuer},
+		{Name: "api-audiences", Value: OpenShiftIssuer + ",api"},
+		{Name: "service-account-max-token-expiration", Value: GardenerMaxTokenExpiration},
+	}
+	p.ServiceAccountKey = KeyECDSAP256
+	return p
+}
+
+// IssuerMigration is where seed 002's issuer migration runs (its feature
+// changes kube-apiserver's flags in place, on a cluster of its own): it
+// starts with issuer A, seed 000's default https://kubernetes.default.svc,
+// no --api-audiences (so the default audience follows the issuer list) and
+// a suite-generated RSA key, whose rotation is the migration's last stage.
+func IssuerMigration() Profile {
+	p := Default()
+	p.Name = "issuer-migration"
+	p.Description = "Kubernetes v1.37.2, issuer https://kubernetes.default.svc, no --api-audiences, a suite-generated RSA key; changed in place by the migration"
+	p.APIServerArgs = []Arg{{Name: "service-account-issuer", Value: OpenShiftIssuer}}
+	p.ServiceAccountKey = KeyRSA2048
+	return p
+}
+
+// IssuerMigrationV135 is IssuerMigration on Kubernetes v1.35.4 (kubeadm
+// v1beta3): the repeated --service-account-key-file goes through a kubeadm
+// patch there.
+func IssuerMigrationV135() Profile {
+	p := IssuerMigration()
+	p.Name = "issuer-migration-v1.35"
+	p.Description = "Kubernetes v1.35.4 (kubeadm v1beta3), issuer https://kubernetes.default.svc, no --api-audiences, a suite-generated RSA key; changed in place by the migration"
+	p.KubernetesVersion = "v1.35.4"
 	return p
 }

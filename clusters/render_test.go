@@ -111,8 +111,10 @@ func TestRuntimeConfigPerRelease(t *testing.T) {
 	}
 }
 
-// A repeated flag must survive kind's merge patches: each value is appended
-// to v1beta4's extraArgs list, and v1beta3 releases refuse it.
+// A repeated flag must survive kind's merge patches: from 1.36 each value is
+// appended to v1beta4's extraArgs list; below, the first value is in the
+// v1beta3 map and the others are a kubeadm patch of the static pod, in the
+// files directory mounted into the node, which InitConfiguration names.
 func TestRepeatedAPIServerFlags(t *testing.T) {
 	p := Default()
 	p.APIServerArgs = []Arg{
@@ -134,9 +136,68 @@ func TestRepeatedAPIServerFlags(t *testing.T) {
 	if !strings.Contains(strings.Join(c.KubeadmConfigPatches, ""), `service-account-max-token-expiration: "48h"`) {
 		t.Errorf("single flag not in the merge patch: %v", c.KubeadmConfigPatches)
 	}
+	if files, _ := p.NodeFiles(); len(files) != 0 || len(c.Nodes[0].ExtraMounts) != 0 {
+		t.Errorf("1.37 needs no node files: %v, mounts %v", files, c.Nodes[0].ExtraMounts)
+	}
+
 	p.KubernetesVersion = "v1.35.4"
-	if _, err := p.Cluster(Host{}); err == nil || !strings.Contains(err.Error(), "v1beta4") {
-		t.Errorf("repeated flag on 1.35: want an error naming v1beta4, got %v", err)
+	c, err = p.Cluster(Host{FilesDir: "/state/files"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	merge := strings.Join(c.KubeadmConfigPatches, "\n")
+	if !strings.Contains(merge, `service-account-issuer: "https://new.example"`) || strings.Contains(merge, "cluster.local") {
+		t.Errorf("v1beta3: the first issuer belongs in extraArgs, the second not:\n%s", merge)
+	}
+	if !strings.Contains(merge, "patches:\n  directory: "+NodeFilesPath+"/"+PatchesDir) {
+		t.Errorf("v1beta3: InitConfiguration does not name the patches directory:\n%s", merge)
+	}
+	if len(c.KubeadmConfigPatchesJSON6902) != 0 {
+		t.Errorf("v1beta3: no v1beta4 patch expected, got %v", c.KubeadmConfigPatchesJSON6902)
+	}
+	files, err := p.NodeFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[
+  {
+    "op": "add",
+    "path": "/spec/containers/0/command/-",
+    "value": "--service-account-issuer=https://kubernetes.default.svc.cluster.local"
+  }
+]
+`
+	if got := string(files[PatchesDir+"/kube-apiserver+json.json"]); got != want || len(files) != 1 {
+		t.Errorf("v1beta3 kubeadm patch %v:\n%s\nwant\n%s", files, got, want)
+	}
+	if m := c.Nodes[0].ExtraMounts; len(m) != 1 || m[0].HostPath != "/state/files/default" || m[0].ContainerPath != NodeFilesPath || !m[0].Readonly {
+		t.Errorf("v1beta3: want the files directory mounted read-only at %s, got %+v", NodeFilesPath, m)
+	}
+}
+
+// A suite-generated key replaces kubeadm's signer and is verified beside
+// kubeadm's public key (legacy Secret tokens are still signed with it).
+func TestServiceAccountKeyFlags(t *testing.T) {
+	p := Default()
+	p.ServiceAccountKey = KeyECDSAP256
+	if got, want := p.ArgValues("service-account-key-file"), []string{NodeFilesPath + "/sa.pub", KubeadmPublicKeyFile}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("key files %v, want %v", got, want)
+	}
+	if got, _ := p.Arg("service-account-signing-key-file"); got != NodeFilesPath+"/sa.key" {
+		t.Errorf("signing key file %q", got)
+	}
+	if p.ServiceAccountKey.Algorithm() != "ES256" || KeyRSA2048.Algorithm() != "RS256" {
+		t.Errorf("algorithms %q, %q", p.ServiceAccountKey.Algorithm(), KeyRSA2048.Algorithm())
+	}
+	c, err := p.Cluster(Host{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Nodes[0].ExtraMounts; len(m) != 1 || m[0].HostPath != DefaultFilesDir+"/default" {
+		t.Errorf("want the files directory mounted, got %+v", m)
+	}
+	if got := p.ServiceAccountIssuers(); len(got) != 1 || got[0] != KubeadmIssuer {
+		t.Errorf("issuers %v, want kubeadm's default", got)
 	}
 }
 
@@ -144,5 +205,26 @@ func TestLookupUnknownListsKnown(t *testing.T) {
 	_, err := Lookup("nope")
 	if err == nil || !strings.Contains(err.Error(), "default") {
 		t.Fatalf("want an error listing the known profiles, got %v", err)
+	}
+}
+
+// kube-apiserver refuses a maximum token lifetime below an hour; a profile
+// asking for one fails before kind runs, saying so.
+func TestMaxTokenExpirationBelowAnHourIsRefused(t *testing.T) {
+	for v, ok := range map[string]bool{"30m": false, "59m59s": false, "1h": true, "1080h": true, "2160h": true, "forever": false} {
+		p := Default()
+		p.APIServerArgs = []Arg{{"service-account-max-token-expiration", v}}
+		_, err := p.Cluster(Host{})
+		if ok && err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "service-account-max-token-expiration="+v)) {
+			t.Errorf("%s: want an error naming the flag, got %v", v, err)
+		}
+	}
+	p := Default()
+	p.APIServerArgs = []Arg{{"service-account-max-token-expiration", "30m"}}
+	if _, err := p.Cluster(Host{}); err == nil || !strings.Contains(err.Error(), "between 1 hour and 2^32 seconds") {
+		t.Errorf("want the upstream bound in the message, got %v", err)
 	}
 }

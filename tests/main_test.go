@@ -46,6 +46,7 @@ var areas = []runtime.Area{
 	{Test: "TestProjectedVolumes", Cases: projectedVolumeCases},
 	{Test: "TestClusterTrustBundles", Cases: trustBundleCases},
 	{Test: "TestPodCertificates", Cases: podCertificateCases},
+	{Test: "TestServiceAccountIssuers", Cases: issuerCases},
 	{Test: "TestProbe", Cases: probeCases},
 }
 

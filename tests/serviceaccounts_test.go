@@ -178,16 +178,7 @@ func tokenSecret() features.Feature {
 		Assess("ca.crt, namespace and token are filled in; the token authenticates as build-robot", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			cs := steps.Clientset(ctx, t)
 			ns := steps.Namespace(ctx)
-			var sec *corev1.Secret
-			err := wait.For(ctx, "the token controller to fill in build-robot-secret", wait.Options{Timeout: 30 * time.Second, Interval: 500 * time.Millisecond},
-				func(ctx context.Context) (bool, string, error) {
-					s, err := cs.CoreV1().Secrets(ns).Get(ctx, "build-robot-secret", metav1.GetOptions{})
-					if err != nil {
-						return false, err.Error(), nil
-					}
-					sec = s
-					return len(s.Data["ca.crt"]) > 0 && len(s.Data["token"]) > 0 && len(s.Data["namespace"]) > 0, fmt.Sprintf("keys %d", len(s.Data)), nil
-				})
+			sec, err := steps.WaitTokenSecret(ctx, cs, ns, "build-robot-secret", 30*time.Second)
 			if err != nil {
 				t.Error(err)
 				return ctx

@@ -109,6 +109,15 @@ func Prepare(ctx context.Context, o Options) (*Kind, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.StateDir == "" {
+		o.StateDir = "_build/clusters"
+	}
+	// kind mounts host paths as given: the files directory must be absolute.
+	state, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("cluster state directory: %w", err)
+	}
+	host.FilesDir = filepath.Join(state, FilesDirName)
 	rendered, err := o.Profile.Render(host)
 	if err != nil {
 		return nil, err
@@ -123,9 +132,6 @@ func Prepare(ctx context.Context, o Options) (*Kind, error) {
 		name += "-" + o.Own
 		o.Reuse = false
 	}
-	if o.StateDir == "" {
-		o.StateDir = "_build/clusters"
-	}
 	return &Kind{
 		Name:       name,
 		Kubeconfig: filepath.Join(o.StateDir, name+".kubeconfig"),
@@ -133,6 +139,29 @@ func Prepare(ctx context.Context, o Options) (*Kind, error) {
 		opts:       o,
 		provider:   NewProvider(),
 	}, nil
+}
+
+// FilesDir is the host directory of the profile's node files (mounted at
+// clusters.NodeFilesPath in the node).
+func (k *Kind) FilesDir() string { return k.opts.Profile.FilesDir(k.Host) }
+
+// ControlPlaneNode returns the name of the cluster's control-plane node
+// container (the kube-apiserver's host).
+func (k *Kind) ControlPlaneNode() (string, error) {
+	ns, err := k.provider.ListInternalNodes(k.Name)
+	if err != nil {
+		return "", fmt.Errorf("list nodes of %s: %w", k.Name, err)
+	}
+	for _, n := range ns {
+		role, err := n.Role()
+		if err != nil {
+			return "", fmt.Errorf("role of node %s: %w", n.String(), err)
+		}
+		if role == "control-plane" {
+			return n.String(), nil
+		}
+	}
+	return "", fmt.Errorf("kind cluster %s has no control-plane node", k.Name)
 }
 
 // exists reports whether a kind cluster of this name runs.
@@ -169,6 +198,11 @@ func (k *Kind) Create(ctx context.Context) error {
 		if !o.Reuse {
 			return fmt.Errorf("kind cluster %s already exists: pass --reuse-cluster to use it, or remove it with `make clean`", k.Name)
 		}
+		if o.Profile.ServiceAccountKey != "" {
+			if _, err := ServiceAccountKey(k.FilesDir()); err != nil {
+				return fmt.Errorf("kind cluster %s was made with the service-account key in %s, which cannot be read now (remove the cluster with `make clean`): %w", k.Name, k.FilesDir(), err)
+			}
+		}
 		o.logf("cluster: reusing kind cluster %s", k.Name)
 		if err := k.provider.ExportKubeConfig(k.Name, k.Kubeconfig, false); err != nil {
 			return fmt.Errorf("export kubeconfig of %s: %w", k.Name, err)
@@ -180,6 +214,9 @@ func (k *Kind) Create(ctx context.Context) error {
 		return err
 	}
 	cfg.Name = k.Name
+	if err := WriteNodeFiles(o.Profile, k.Host); err != nil {
+		return err
+	}
 	o.logf("cluster: creating kind cluster %s (profile %s, image %s, kubeconfig %s)", k.Name, o.Profile.Name, o.Profile.NodeImage(), k.Kubeconfig)
 	if k.Host.CgroupV1 {
 		o.logf("cluster: the Docker host uses cgroup v1: profile rendered with its cgroup v1 settings")
@@ -360,6 +397,13 @@ func CleanAll(stateDir string) ([]string, error) {
 			continue
 		}
 		removed = append(removed, n)
+	}
+	// Every profile's node files (its suite-generated key) belong to clusters
+	// just removed.
+	if len(errs) == 0 {
+		if err := os.RemoveAll(filepath.Join(stateDir, FilesDirName)); err != nil {
+			errs = append(errs, fmt.Errorf("remove node files: %w", err))
+		}
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(stateDir, Prefix+"*.kubeconfig"))
 	for _, f := range leftovers {

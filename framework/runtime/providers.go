@@ -86,10 +86,15 @@ func (p *KindProvider) Create(ctx context.Context, s Slot) (*steps.Cluster, erro
 }
 
 func (p *KindProvider) handle(ctx context.Context, k *cluster.Kind, prof clusters.Profile) (*steps.Cluster, error) {
-	c := &steps.Cluster{Name: k.Name, Profile: prof.Name, Kubeconfig: k.Kubeconfig, Issuer: prof.ServiceAccountIssuer()}
+	c := &steps.Cluster{Name: k.Name, Profile: prof.Name, Kubeconfig: k.Kubeconfig, Issuer: prof.ServiceAccountIssuer(), FilesDir: k.FilesDir()}
 	if err := k.LoadImageArchives(p.o.ProbeArchive); err != nil {
 		return c, err
 	}
+	node, err := k.ControlPlaneNode()
+	if err != nil {
+		return c, err
+	}
+	c.Node = node
 	info, err := cluster.Reach(ctx, k.Kubeconfig, "", 15*time.Second)
 	if err != nil {
 		return c, err

@@ -89,6 +89,11 @@ type Cluster struct {
 	// (the profile's flag, or kubeadm's default); empty when the suite cannot
 	// know it (an existing cluster).
 	Issuer string
+	// Node is the kind cluster's control-plane node container, where
+	// kube-apiserver's static pod manifest lives; FilesDir is the host
+	// directory of its profile's node files (the suite-generated
+	// service-account key). Both are empty for an existing cluster.
+	Node, FilesDir string
 	// REST and Clientset reach its API server.
 	REST      *rest.Config
 	Clientset kubernetes.Interface

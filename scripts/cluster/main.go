@@ -4,6 +4,7 @@
 //	go run ./scripts/cluster create [--profile default] [--reuse-cluster]
 //	go run ./scripts/cluster clean
 //	go run ./scripts/cluster list
+//	go run ./scripts/cluster versions [--profile NAME]  # the node images a run needs
 //	go run ./scripts/cluster logs [--profile default]   # node logs to _artifacts/cluster-<name>/
 package main
 
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -51,6 +53,14 @@ func main() {
 		for _, n := range removed {
 			fmt.Printf("cluster: removed %s\n", n)
 		}
+	case "versions":
+		// Without --profile: every profile a plain run uses (a variant such
+		// as v1.36 runs only when named).
+		named := false
+		fs.Visit(func(f *flag.Flag) { named = named || f.Name == "profile" })
+		var vs []string
+		vs, err = versions(*profile, named)
+		fmt.Println(strings.Join(vs, " "))
 	case "list":
 		var names []string
 		names, err = cluster.NewProvider().List()
@@ -114,6 +124,35 @@ func logs(ctx context.Context, name, stateDir, artifacts string) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] | logs [--profile NAME] | clean | list")
+	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] | logs [--profile NAME] | clean | list | versions [--profile NAME]")
 	os.Exit(2)
+}
+
+// versions lists the Kubernetes versions of the node images a run needs,
+// sorted and each once.
+func versions(profile string, named bool) ([]string, error) {
+	var ps []clusters.Profile
+	if named {
+		p, err := clusters.Lookup(profile)
+		if err != nil {
+			return nil, err
+		}
+		ps = []clusters.Profile{p}
+	} else {
+		for _, p := range clusters.All() {
+			if p.Base == "" {
+				ps = append(ps, p)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var vs []string
+	for _, p := range ps {
+		if !seen[p.KubernetesVersion] {
+			seen[p.KubernetesVersion] = true
+			vs = append(vs, p.KubernetesVersion)
+		}
+	}
+	sort.Strings(vs)
+	return vs, nil
 }
