@@ -38,6 +38,11 @@ type fakeConfig struct {
 	// flagRuntime, when set, is dockerd's --default-runtime: the engine's
 	// default runtime whatever daemon.json says.
 	flagRuntime string
+	// inotifyInstances and inotifyWatches are the values of
+	// fs.inotify.max_user_instances and max_user_watches; 0 is the minimum
+	// the tool wants (8192, 524288), so a host needs no inotify change
+	// unless a test says otherwise.
+	inotifyInstances, inotifyWatches int
 	// nonRoot: the tool runs with euid 1000.
 	nonRoot bool
 	// env is the tool's environment.
@@ -88,6 +93,12 @@ func newFakeHost(t *testing.T, cfg fakeConfig) *fakeHost {
 	}
 	for _, p := range []string{"/usr/bin/apt-get", "/usr/bin/dpkg-query", "/usr/bin/go", "/usr/bin/setsid"} {
 		f.writeExec(p)
+	}
+	for i, v := range []int{cfg.inotifyInstances, cfg.inotifyWatches} {
+		if v == 0 {
+			v = inotifyLimits[i].Min
+		}
+		f.writeFile(inotifyLimits[i].Path, []byte(fmt.Sprintf("%d\n", v)))
 	}
 	if cfg.systemd {
 		f.writeExec("/usr/bin/systemctl")
@@ -159,6 +170,12 @@ func (f *fakeHost) installDocker() {
 	f.writeExec("/usr/sbin/dockerd")
 	f.writeExec("/usr/bin/docker")
 	f.writeExec("/usr/sbin/runc")
+}
+
+// sysctl returns the value in the /proc/sys file of inotify limit i.
+func (f *fakeHost) sysctl(i int) string {
+	f.t.Helper()
+	return strings.TrimSpace(string(f.read(inotifyLimits[i].Path)))
 }
 
 // daemonRuntime is the default runtime dockerd reads from daemon.json.

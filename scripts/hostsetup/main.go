@@ -1,5 +1,6 @@
 // Command hostsetup prepares the host for the suite: a Docker engine that
-// answers and can run privileged containers, as kind needs.
+// answers and can run privileged containers, as kind needs, and inotify
+// limits high enough for several kind clusters at once.
 //
 // Run it from the module root with `go run ./scripts/hostsetup` (or `make
 // host-setup`). It prints one line per step saying what it found, did, or
@@ -17,7 +18,14 @@
 //     lacks CAP_SYS_RESOURCE), install the runtime wrapper from
 //     scripts/runc-nosysresource as Docker's default runtime in
 //     /etc/docker/daemon.json (every other key kept), reload dockerd with
-//     SIGHUP and probe again.
+//     SIGHUP and probe again;
+//   - inotify limits: raise fs.inotify.max_user_instances to 8192 and
+//     fs.inotify.max_user_watches to 524288 where they are lower (never
+//     lowering one), by writing /proc/sys/fs/inotify/<name>, as kind's
+//     known issues recommend: with 128 instances, kube-proxy crashed with
+//     "fsnotify watcher init: too many open files" once 4 kind clusters ran
+//     on one host. The values last until the next reboot (no /etc/sysctl.d
+//     file is written): run the tool again after one.
 //
 // Changes need confirmation: --yes, or CI=true (or CI=1) in the environment.
 // Without it the tool prints one "would ..." line per change and exits with
@@ -27,8 +35,8 @@
 // kic.local/ as the suite's other images do. When nothing needs changing the
 // tool succeeds without asking, so a ready host never needs a confirmation.
 // With --check nothing is changed at all: the tool reports and exits
-// non-zero when privileged containers do not work. A working engine is never
-// restarted or reconfigured.
+// non-zero when privileged containers do not work or an inotify limit is
+// too low. A working engine is never restarted or reconfigured.
 //
 // A default-runtime that someone else set in daemon.json (or on dockerd's
 // command line), say nvidia, is never replaced: where the wrapper would be
@@ -38,9 +46,11 @@
 //
 // Every change is recorded in /var/lib/kube-identity-conformance/host-setup.json
 // (packages installed, how Docker was started, the wrapper, daemon.json and
-// its backup /etc/docker/daemon.json.kic-backup), and --restore (`make
-// host-restore`) undoes them in reverse order, under the same confirmation
-// rule. A wrapper set up by an earlier version of this tool, which kept no
+// its backup /etc/docker/daemon.json.kic-backup, each inotify limit raised
+// with its previous value), and --restore (`make host-restore`) undoes them
+// in reverse order, under the same confirmation rule; a raised limit gets
+// its previous value back unless it no longer holds the one written (a
+// reboot reset it, or someone changed it since). A wrapper set up by an earlier version of this tool, which kept no
 // record, is recognised as the tool's own and left in place.
 package main
 
@@ -136,7 +146,7 @@ var errNeedsConfirmation = errors.New("changes need confirmation")
 
 func main() {
 	var opts options
-	flag.BoolVar(&opts.check, "check", false, "report only: change nothing, and exit non-zero if privileged containers do not work")
+	flag.BoolVar(&opts.check, "check", false, "report only: change nothing, and exit non-zero if privileged containers do not work or the inotify limits are too low")
 	flag.BoolVar(&opts.yes, "yes", false, "make the changes without asking (CI=true does the same); without it they are listed and the tool exits with status 3")
 	flag.BoolVar(&opts.restore, "restore", false, "undo every change recorded in "+statePath+", newest first")
 	flag.StringVar(&opts.dockerdLog, "dockerd-log", defaultDockerdLog, "log file of a dockerd started by this tool where systemd does not run")
@@ -251,6 +261,7 @@ func run(ctx context.Context, h host, out io.Writer, opts options) error {
 		{"docker client", s.checkClient},
 		{"probe image", s.ensureProbeImage},
 		{"privileged containers", s.ensurePrivileged},
+		{"inotify limits", s.ensureInotify},
 	}
 	for _, step := range steps {
 		if err := step.do(ctx); err != nil {

@@ -232,7 +232,7 @@ func TestSetup(t *testing.T) {
 		{
 			name:   "nothing to change: no confirmation asked",
 			cfg:    fakeConfig{dockerInstalled: true, engineUp: true, capsOK: true, probeLoaded: true, daemonJSON: otherKeysJSON},
-			out:    []string{"host-setup: privileged containers: work, host left as it was"},
+			out:    []string{"host-setup: privileged containers: work, host left as it was", "host-setup: inotify limits: fs.inotify.max_user_instances is 8192 already"},
 			notOut: []string{"would", "confirm"},
 			check: func(t *testing.T, f *fakeHost) {
 				assertUnchanged(t, f, otherKeysJSON)

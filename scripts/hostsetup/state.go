@@ -28,6 +28,10 @@ const (
 	// there was one before, copied to Backup; Wrote is the SHA-256 of the
 	// content written last.
 	kindDaemonJSON = "daemon-json-configured"
+	// kindSysctl: the kernel limit Name was raised by writing its file Path
+	// under /proc/sys from Old to New; --restore writes Old back while it
+	// still holds New. It lasts until the next reboot.
+	kindSysctl = "sysctl-raised"
 )
 
 // How Docker was started.
@@ -49,6 +53,9 @@ type change struct {
 	Existed  bool     `json:"existed,omitempty"`
 	Backup   string   `json:"backup,omitempty"`
 	Wrote    string   `json:"wrote_sha256,omitempty"`
+	Name     string   `json:"name,omitempty"`
+	Old      string   `json:"old_value,omitempty"`
+	New      string   `json:"new_value,omitempty"`
 }
 
 // state is the content of the state file: the changes, oldest first.
@@ -60,6 +67,16 @@ type state struct {
 func (st *state) find(kind string) *change {
 	for i := range st.Changes {
 		if st.Changes[i].Kind == kind {
+			return &st.Changes[i]
+		}
+	}
+	return nil
+}
+
+// findPath returns the first recorded change of kind at path, or nil.
+func (st *state) findPath(kind, path string) *change {
+	for i := range st.Changes {
+		if st.Changes[i].Kind == kind && st.Changes[i].Path == path {
 			return &st.Changes[i]
 		}
 	}
@@ -82,6 +99,10 @@ func loadState(h host) (*state, error) {
 	for i, c := range st.Changes {
 		switch c.Kind {
 		case kindPackages, kindDockerStarted, kindWrapper, kindDaemonJSON:
+		case kindSysctl:
+			if c.Path == "" || c.Old == "" || c.New == "" {
+				return nil, fmt.Errorf("%s: change %d (%s) lacks its path, old_value or new_value", statePath, i, c.Kind)
+			}
 		default:
 			return nil, fmt.Errorf("%s: change %d has unknown kind %q", statePath, i, c.Kind)
 		}
@@ -181,6 +202,8 @@ func describeUndo(c change) string {
 			return fmt.Sprintf("restore %s from %s and reload dockerd", c.Path, c.Backup)
 		}
 		return fmt.Sprintf("remove %s (created by host-setup) and reload dockerd", c.Path)
+	case kindSysctl:
+		return fmt.Sprintf("write %s back to %s (%s, raised to %s by host-setup; left as it is if it no longer holds %s)", c.Old, c.Path, c.Name, c.New, c.New)
 	}
 	return "undo unknown change " + c.Kind
 }
@@ -211,6 +234,8 @@ func (s *setup) undo(ctx context.Context, c change) (string, error) {
 		return s.removeWrapper(c.Path)
 	case kindDaemonJSON:
 		return s.restoreDaemonJSON(ctx, c)
+	case kindSysctl:
+		return s.restoreSysctl(c)
 	}
 	return "", fmt.Errorf("unknown change %q", c.Kind)
 }
