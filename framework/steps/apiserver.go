@@ -164,18 +164,21 @@ func ChangeAPIServerFlags(ctx context.Context, c *Cluster, change func([]string)
 // APIServerRefuses makes the change of kube-apiserver's flags and waits, up
 // to timeout, until the log of a kube-apiserver container started after it
 // contains want: the way to show a setting kube-apiserver refuses to start
-// with. The API server is left down; the caller's cluster is its own.
-func APIServerRefuses(ctx context.Context, c *Cluster, change func([]string) []string, want string, timeout time.Duration) (time.Duration, error) {
+// with, since the API cannot be asked then. Whatever it saw, it then puts the
+// previous command back and waits for the API server to be ready again, so
+// the cluster is left as it was found. It returns how long the refusal took
+// to show, and the restart that restored the API server.
+func APIServerRefuses(ctx context.Context, c *Cluster, change func([]string) []string, want string, timeout time.Duration) (time.Duration, Restart, error) {
 	_, before, err := APIServerLogs(ctx, c, nil)
 	if err != nil {
-		return 0, err
+		return 0, Restart{}, err
 	}
-	_, _, wrote, err := writeAPIServerCommand(ctx, c, change)
+	old, _, wrote, err := writeAPIServerCommand(ctx, c, change)
 	if err != nil {
-		return 0, err
+		return 0, Restart{}, err
 	}
 	var took time.Duration
-	err = wait.For(ctx, fmt.Sprintf("a new kube-apiserver to log %q", want), wait.Options{Timeout: timeout, Interval: 2 * time.Second}, func(ctx context.Context) (bool, string, error) {
+	refused := wait.For(ctx, fmt.Sprintf("a new kube-apiserver to log %q", want), wait.Options{Timeout: timeout, Interval: 2 * time.Second}, func(ctx context.Context) (bool, string, error) {
 		logs, _, err := APIServerLogs(ctx, c, before)
 		if err != nil {
 			return false, err.Error(), nil
@@ -187,7 +190,11 @@ func APIServerRefuses(ctx context.Context, c *Cluster, change func([]string) []s
 		lines := strings.Split(strings.TrimSpace(logs), "\n")
 		return false, fmt.Sprintf("the last line of the new kube-apiserver logs: %q", lines[len(lines)-1]), nil
 	})
-	return took, err
+	r, err := ChangeAPIServerFlags(ctx, c, func([]string) []string { return old })
+	if err != nil {
+		err = fmt.Errorf("restoring kube-apiserver's flags: %w", err)
+	}
+	return took, r, errors.Join(refused, err)
 }
 
 // writeAPIServerCommand writes the changed command into the manifest and
