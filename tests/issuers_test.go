@@ -405,19 +405,10 @@ func issuerDiscovery(p clusters.Profile) features.Feature {
 		return ctx
 	}).
 		Assess("the key set is the suite's key and kubeadm's, with both algorithms", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			c := steps.ClusterFrom(ctx)
-			pub, err := steps.Published(ctx, c)
-			if err != nil {
-				t.Error(err)
+			pub, want := expectPublishedKeys(ctx, t, suiteKeyFor(ctx, t).Public())
+			if pub == nil {
 				return ctx
 			}
-			kubeadm, err := steps.KubeadmKey(ctx, c)
-			if err != nil {
-				t.Error(err)
-				return ctx
-			}
-			want, _ := token.KeySet(suiteKeyFor(ctx, t).Public(), kubeadm)
-			checkKeySet(t, pub.Keys, want)
 			algs := []string{}
 			for _, k := range want.Keys {
 				if !slices.Contains(algs, k.Algorithm) {
@@ -442,6 +433,33 @@ func issuerDiscovery(p clusters.Profile) features.Feature {
 			}
 			return ctx
 		}).Feature()
+}
+
+// expectPublishedKeys reads the issuer as a relying party does and checks
+// that its key set holds exactly the keys given and kubeadm's (always a
+// --service-account-key-file: legacy Secret tokens are signed with it). It
+// returns what was published and the key set expected, or nil after
+// reporting why it could not look.
+func expectPublishedKeys(ctx context.Context, t *testing.T, pubs ...crypto.PublicKey) (*token.Published, jose.JSONWebKeySet) {
+	t.Helper()
+	c := steps.ClusterFrom(ctx)
+	pub, err := steps.Published(ctx, c)
+	if err != nil {
+		t.Error(err)
+		return nil, jose.JSONWebKeySet{}
+	}
+	kubeadm, err := steps.KubeadmKey(ctx, c)
+	if err != nil {
+		t.Error(err)
+		return nil, jose.JSONWebKeySet{}
+	}
+	want, err := token.KeySet(append(pubs, kubeadm)...)
+	if err != nil {
+		t.Error(err)
+		return nil, want
+	}
+	checkKeySet(t, pub.Keys, want)
+	return pub, want
 }
 
 // checkKeySet compares a published key set with the one expected, by kid,
@@ -746,22 +764,13 @@ func issuerMigration(p clusters.Profile) features.Feature {
 		}).
 		Assess("stage 2: discovery says B, the key set is unchanged, and a relying party following it rejects A's tokens", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			m := migrationFrom(ctx, t)
-			c := steps.ClusterFrom(ctx)
-			pub, err := steps.Published(ctx, c)
-			if err != nil {
-				t.Error(err)
+			pub, _ := expectPublishedKeys(ctx, t, suiteKeyFor(ctx, t).Public())
+			if pub == nil {
 				return ctx
 			}
 			if pub.Discovery.Issuer != b {
 				t.Errorf("discovery issuer %q, want %q", pub.Discovery.Issuer, b)
 			}
-			kubeadm, err := steps.KubeadmKey(ctx, c)
-			if err != nil {
-				t.Error(err)
-				return ctx
-			}
-			want, _ := token.KeySet(suiteKeyFor(ctx, t).Public(), kubeadm)
-			checkKeySet(t, pub.Keys, want)
 			// The API server accepts A (it is listed); a relying party knows
 			// only the issuer discovery names.
 			v := token.NewVerifier(&pub.Issuer)
@@ -907,18 +916,7 @@ func issuerMigration(p clusters.Profile) features.Feature {
 			if h := mustDecode(t, res.Request.Status.Token).Header; h.KeyID != kid {
 				t.Errorf("a new token's kid %s, want the new key's %s", h.KeyID, kid)
 			}
-			pub, err := steps.Published(ctx, c)
-			if err != nil {
-				t.Error(err)
-				return ctx
-			}
-			kubeadm, err := steps.KubeadmKey(ctx, c)
-			if err != nil {
-				t.Error(err)
-				return ctx
-			}
-			want, _ := token.KeySet(suiteKeyFor(ctx, t).Public(), kubeadm, next.Public())
-			checkKeySet(t, pub.Keys, want)
+			expectPublishedKeys(ctx, t, suiteKeyFor(ctx, t).Public(), next.Public())
 			return ctx
 		}).
 		Assess("stage 4: the old public key removed: its tokens fail, the key set lists the new one", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -943,18 +941,7 @@ func issuerMigration(p clusters.Profile) features.Feature {
 				return ctx
 			}
 			m.review(ctx, t, true, heldToken{name: "a token of the new key", raw: res.Request.Status.Token})
-			pub, err := steps.Published(ctx, c)
-			if err != nil {
-				t.Error(err)
-				return ctx
-			}
-			kubeadm, err := steps.KubeadmKey(ctx, c)
-			if err != nil {
-				t.Error(err)
-				return ctx
-			}
-			want, _ := token.KeySet(kubeadm, m.nextKey.Public())
-			checkKeySet(t, pub.Keys, want)
+			expectPublishedKeys(ctx, t, m.nextKey.Public())
 			// kube-controller-manager still signs legacy tokens with kubeadm's key.
 			reviewAs(ctx, t, "the legacy Secret token", m.legacy, true, "system:serviceaccount:"+steps.Namespace(ctx)+":build-robot")
 			return ctx
