@@ -8,7 +8,11 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // TestClusterSweepsRemoveOnlyTheRunsObjects: a stopped run's cluster-scoped
@@ -41,5 +45,21 @@ func TestClusterSweepsRemoveOnlyTheRunsObjects(t *testing.T) {
 	}
 	if _, err := cs.RbacV1().ClusterRoleBindings().Get(ctx, "b-other", metav1.GetOptions{}); err != nil {
 		t.Errorf("another run's object was removed: %v", err)
+	}
+}
+
+// TestClusterSweepsPassOverUnservedResources: a cluster that does not serve
+// a kind (ClusterTrustBundle v1 on 1.35) answers its list with 404; the run
+// made none there, so the sweep finds nothing instead of failing the run.
+func TestClusterSweepsPassOverUnservedResources(t *testing.T) {
+	cs := fake.NewClientset()
+	cs.PrependReactor("list", "clustertrustbundles", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewNotFound(schema.GroupResource{Group: "certificates.k8s.io", Resource: "clustertrustbundles"}, "")
+	})
+	for _, sw := range ClusterSweeps {
+		d, err := sw.Delete(context.Background(), cs, "abc123")
+		if err != nil || len(d) > 0 {
+			t.Errorf("%s: deleted %v, error %v; want nothing and no error", sw.Kind, d, err)
+		}
 	}
 }
