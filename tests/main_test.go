@@ -118,7 +118,7 @@ func TestMain(m *testing.M) {
 		return ctx, nil
 	})
 	code := testenv.Run(m)
-	if err := reportDefects(s.Defects, logf); err != nil {
+	if err := reportDefects(s.Defects, dryRun(cfg), logf); err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 		if code == 0 {
 			code = 1
@@ -134,25 +134,28 @@ func TestMain(m *testing.M) {
 }
 
 // reportDefects prints the run's known-defect findings under their own
-// heading and writes them, with each defect's bug report, to
-// <artifacts>/known-defects.md.
-func reportDefects(reg *defects.Registry, logf func(string, ...any)) error {
+// heading and writes them to <artifacts>/known-defects.json (always: an
+// empty list when no check ran) and, with each defect's bug report, to
+// <artifacts>/known-defects.md. A dry run (-list, --dry-run) writes nothing.
+func reportDefects(reg *defects.Registry, dryRun bool, logf func(string, ...any)) error {
 	if sum := reg.Summary(); sum != "" {
 		logf("%s", sum)
 	}
-	if len(reg.Findings()) == 0 {
+	if dryRun {
 		return nil
 	}
-	dir := orDefault(*flagArtifacts, "_artifacts")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("known-defect report: %w", err)
+	paths, err := reg.WriteFiles(orDefault(*flagArtifacts, "_artifacts"))
+	if err != nil {
+		return err
 	}
-	path := filepath.Join(dir, "known-defects.md")
-	if err := os.WriteFile(path, []byte(reg.Report()), 0o644); err != nil {
-		return fmt.Errorf("known-defect report: %w", err)
-	}
-	logf("known defects: report in %s", path)
+	logf("known defects: %d findings, written to %s", len(reg.Findings()), strings.Join(paths, ", "))
 	return nil
+}
+
+// dryRun reports whether the run only lists the features (go test -list,
+// e2e-framework's --dry-run).
+func dryRun(cfg *envconf.Config) bool {
+	return cfg.DryRunMode() || flagValue("test.list") != ""
 }
 
 // newRuntime plans the run from the flags: the selection, the mode and the
@@ -186,7 +189,7 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 		ProfileBase:     profileBase,
 		Existing:        existing,
 		AllowDisruptive: *flagDisruptive,
-		DryRun:          cfg.DryRunMode() || flagValue("test.list") != "",
+		DryRun:          dryRun(cfg),
 		Progress:        progress,
 		Idle:            env.NewWithConfig(copyConfig(cfg)),
 		Env: func(c *steps.Cluster) types.Environment {

@@ -10,7 +10,12 @@
 package defects
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -242,4 +247,103 @@ func (r *Registry) Report() string {
 		b.WriteString(seen[id].BugReport())
 	}
 	return b.String()
+}
+
+// Record is one finding as written to known-defects.json, for programs
+// (scripts/compare) that read a run's results.
+type Record struct {
+	Defect    string `json:"defect"`
+	Test      string `json:"test"`
+	Result    Result `json:"result"`
+	Component string `json:"component"`
+	Version   string `json:"version"`
+	Seen      string `json:"seen"`
+}
+
+// Records returns the findings as records, in the order of Findings.
+func (r *Registry) Records() []Record {
+	out := []Record{} // an empty list, not null, when nothing was checked
+	for _, f := range r.Findings() {
+		out = append(out, Record{Defect: f.Defect.ID, Test: f.Test, Result: f.Result, Component: f.Defect.Component, Version: f.Version, Seen: f.Seen})
+	}
+	return out
+}
+
+// JSON is the findings as a JSON list of records (an empty list when no
+// check of a known defect ran).
+func (r *Registry) JSON() ([]byte, error) {
+	out, err := json.MarshalIndent(r.Records(), "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("known-defect records: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// ReadRecords parses known-defects.json. Every record must name its defect,
+// test and a known result: a file that does not is refused, naming the
+// record.
+func ReadRecords(data []byte) ([]Record, error) {
+	var rs []Record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rs); err != nil {
+		return nil, fmt.Errorf("not a JSON list of known-defect records: %w", err)
+	}
+	if rs == nil {
+		return nil, fmt.Errorf("not a JSON list of known-defect records (null)")
+	}
+	for i, rec := range rs {
+		switch {
+		case rec.Defect == "" || rec.Test == "":
+			return nil, fmt.Errorf("record %d names no defect or no test: %+v", i, rec)
+		case !rec.Result.known():
+			return nil, fmt.Errorf("record %d (%s in %s): unknown result %q (known: %q, %q, %q, %q)", i, rec.Defect, rec.Test, rec.Result, Absent, Reproduced, OutOfRange, Unexpected)
+		}
+	}
+	return rs, nil
+}
+
+func (res Result) known() bool {
+	switch res {
+	case Absent, Reproduced, OutOfRange, Unexpected:
+		return true
+	}
+	return false
+}
+
+// Report file names in a run's artifacts directory.
+const (
+	ReportFile  = "known-defects.md"
+	RecordsFile = "known-defects.json"
+)
+
+// WriteFiles writes the run's findings into dir: known-defects.json always
+// (an empty list when no check ran, so that a reader never takes an older
+// run's file for this one's), known-defects.md when there is a finding (an
+// older run's is removed when there is none). It returns the paths written.
+func (r *Registry) WriteFiles(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("known-defect report: %w", err)
+	}
+	js, err := r.JSON()
+	if err != nil {
+		return nil, err
+	}
+	var written []string
+	path := filepath.Join(dir, RecordsFile)
+	if err := os.WriteFile(path, js, 0o644); err != nil {
+		return nil, fmt.Errorf("known-defect records: %w", err)
+	}
+	written = append(written, path)
+	path = filepath.Join(dir, ReportFile)
+	if len(r.Findings()) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return written, fmt.Errorf("remove an older run's known-defect report: %w", err)
+		}
+		return written, nil
+	}
+	if err := os.WriteFile(path, []byte(r.Report()), 0o644); err != nil {
+		return written, fmt.Errorf("known-defect report: %w", err)
+	}
+	return append(written, path), nil
 }

@@ -2,6 +2,8 @@ package defects
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -95,3 +97,88 @@ func TestKnownDefectsAreComplete(t *testing.T) {
 func fmtln(args ...any) string { return fmt.Sprintln(args...) }
 
 func sprintf(f string, args ...any) string { return fmt.Sprintf(f, args...) }
+
+func TestRecordsFileRoundTrip(t *testing.T) {
+	reg := &Registry{}
+	js, err := reg.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(js)) != "[]" {
+		t.Errorf("no findings should be an empty list, got %s", js)
+	}
+	r := &recorder{TB: t}
+	reg.Check(r, d, Observation{Version: "v1.37.2", Defective: true, Seen: "all"})
+	reg.Check(r, KubeletPCREventMessage, Observation{Version: "v1.37.2", Documented: true, Seen: "the documented event"})
+	js, err = reg.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"defect": "x-defect"`, `"test": "TestX/feature"`, `"result": "known defect reproduced"`, `"component": "kubelet"`, `"version": "v1.37.2"`, `"seen": "all"`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("known-defects.json lacks %s:\n%s", want, js)
+		}
+	}
+	got, err := ReadRecords(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Record{
+		{Defect: KubeletPCREventMessage.ID, Test: "TestX/feature", Result: Absent, Component: KubeletPCREventMessage.Component, Version: "v1.37.2", Seen: "the documented event"},
+		{Defect: "x-defect", Test: "TestX/feature", Result: Reproduced, Component: "kubelet", Version: "v1.37.2", Seen: "all"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("read back\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestReadRecordsRefusesBadInput(t *testing.T) {
+	for _, in := range []string{
+		``,
+		`null`,
+		`{"defect": "x"}`,
+		`[{"defect": "x", "test": "TestX", "result": "maybe"}]`,
+		`[{"test": "TestX", "result": "defect absent"}]`,
+		`[{"defect": "x", "test": "TestX", "result": "defect absent", "extra": 1}]`,
+	} {
+		if _, err := ReadRecords([]byte(in)); err == nil {
+			t.Errorf("ReadRecords(%q) accepted it", in)
+		}
+	}
+}
+
+func TestWriteFiles(t *testing.T) {
+	dir := t.TempDir()
+	reg := &Registry{}
+	reg.Check(&recorder{TB: t}, d, Observation{Version: "v1.37.2", Documented: true, Seen: "none"})
+	paths, err := reg.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 2 {
+		t.Fatalf("wrote %v, want the JSON and the Markdown report", paths)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Error(err)
+		}
+	}
+	// A later run without findings leaves an empty list and no older report.
+	paths, err = (&Registry{}).WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || filepath.Base(paths[0]) != RecordsFile {
+		t.Fatalf("wrote %v, want only %s", paths, RecordsFile)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ReportFile)); !os.IsNotExist(err) {
+		t.Errorf("the older run's %s is still there: %v", ReportFile, err)
+	}
+	data, err := os.ReadFile(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := ReadRecords(data); err != nil || len(rs) != 0 {
+		t.Errorf("records %v, %v; want an empty list", rs, err)
+	}
+}
