@@ -436,10 +436,12 @@ const holdFinalizer = "kube-identity-conformance.io/hold"
 // terminatingPodGrace: a pod that is being deleted but whose object stays
 // (a finalizer holds it) keeps its token valid for 60 s after its
 // deletionTimestamp, then the token stops authenticating (plus the 10 s
-// authentication cache). kubernetes-behaviour.md section 2. The upper bound
-// leaves 20 s more for the API server's pod informer and the reviews
-// themselves: with every area running on 2 cores, the rejection came 84.5 s
-// after deletionTimestamp once (60-72 s when the cluster is less busy).
+// authentication cache). kubernetes-behaviour.md section 2. The API server
+// judges the pod from its own informer, which lags behind under load: with
+// every area running on 2 cores the rejection came 84.5 s, then 94.6 s after
+// deletionTimestamp (with no review slower than 1.4 s), against 60-72 s when
+// the cluster is less busy. So the upper bound is 120 s: a token that is
+// never invalidated, or one invalidated before 60 s, still fails.
 func terminatingPodGrace() features.Feature {
 	pod := steps.ProbePod("terminating").Edit(func(p *corev1.Pod) { p.Finalizers = []string{holdFinalizer} })
 	return features.New("a terminating pod's token stays valid 60 s past its deletionTimestamp, then dies").
@@ -454,7 +456,7 @@ func terminatingPodGrace() features.Feature {
 		}).
 		Setup(steps.WaitPodServing("terminating")).
 		Setup(readVerifiedToken("kube-api-access", "terminating", kubeAPIAccess, "")).
-		Assess("valid until deletionTimestamp + 60 s, rejected by deletionTimestamp + 90 s", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		Assess("valid until deletionTimestamp + 60 s, rejected by deletionTimestamp + 120 s", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			vt := tokenFrom(ctx, t, "kube-api-access")
 			if vt == nil {
 				return ctx
@@ -481,7 +483,7 @@ func terminatingPodGrace() features.Feature {
 			// be off.
 			var rejected, lastValid time.Time
 			var slowest time.Duration
-			err = wait.For(ctx, "the terminating pod's token to stop authenticating", wait.Options{Timeout: time.Until(deadline) + 90*time.Second, Interval: time.Second, Due: "due 60-70 s after deletionTimestamp"},
+			err = wait.For(ctx, "the terminating pod's token to stop authenticating", wait.Options{Timeout: time.Until(deadline) + 90*time.Second, Interval: time.Second, Due: "due 60-70 s after deletionTimestamp, 120 s at most"},
 				func(ctx context.Context) (bool, string, error) {
 					sent := time.Now()
 					st, err := steps.ReviewToken(ctx, c, vt.Raw)
@@ -503,8 +505,8 @@ func terminatingPodGrace() features.Feature {
 			after := rejected.Sub(p.DeletionTimestamp.Time)
 			valid := lastValid.Sub(p.DeletionTimestamp.Time)
 			t.Logf("INVALIDATION of a terminating pod's token: a review sent %.1f s after deletionTimestamp rejected it, the last accepted one was answered at %.1f s (valid for 60 s, then the 10 s cache); slowest review %s", after.Seconds(), valid.Seconds(), slowest.Round(100*time.Millisecond))
-			if valid < 59*time.Second || after > 90*time.Second {
-				t.Errorf("last accepted %.1f s and rejected %.1f s after deletionTimestamp, want accepted until 60 s and rejected by 90 s", valid.Seconds(), after.Seconds())
+			if valid < 59*time.Second || after > 120*time.Second {
+				t.Errorf("last accepted %.1f s and rejected %.1f s after deletionTimestamp, want accepted until 60 s and rejected by 120 s", valid.Seconds(), after.Seconds())
 			}
 			return ctx
 		}).Feature()
