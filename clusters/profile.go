@@ -48,6 +48,22 @@ type Profile struct {
 	// and verifies with its public key and kubeadm's sa.pub (with which
 	// kube-controller-manager still signs legacy Secret tokens).
 	ServiceAccountKey KeyType
+	// NodeImageOverride, when set, runs the profile on another node image
+	// than NodeRepository:KubernetesVersion (--node-image). The caller has
+	// checked that the image's Kubernetes minor is the profile's.
+	NodeImageOverride *NodeImageOverride
+}
+
+// NodeImageOverride is a node image given for a run instead of the
+// profile's default.
+type NodeImageOverride struct {
+	// Ref is the image reference, present on the Docker host.
+	Ref string
+	// KindCNI is set for an image that is not one of the project's (an
+	// official kindest/node): it lacks the project's CNI configuration and
+	// ships kind's default CNI instead, so the cluster keeps kind's default
+	// CNI enabled.
+	KindCNI bool
 }
 
 // KeyType is the type of a suite-generated service-account signing key.
@@ -181,8 +197,14 @@ func (p Profile) FilesDir(h Host) string {
 // NodeImage returns the node image of a Kubernetes version.
 func NodeImage(version string) string { return NodeRepository + ":" + version }
 
-// NodeImage returns the profile's node image.
-func (p Profile) NodeImage() string { return NodeImage(p.KubernetesVersion) }
+// NodeImage returns the profile's node image: the override when set, else
+// the default image of its Kubernetes version.
+func (p Profile) NodeImage() string {
+	if p.NodeImageOverride != nil {
+		return p.NodeImageOverride.Ref
+	}
+	return NodeImage(p.KubernetesVersion)
+}
 
 var versionRE = regexp.MustCompile(`^v1\.(\d+)\.(\d+)$`)
 
@@ -249,8 +271,9 @@ func (p Profile) Cluster(h Host) (*v1alpha4.Cluster, error) {
 			Role:  v1alpha4.ControlPlaneRole,
 			Image: p.NodeImage(),
 		}},
-		// The node image ships a static CNI configuration (no kindnetd image).
-		Networking:    v1alpha4.Networking{DisableDefaultCNI: true},
+		// The project's node image ships a static CNI configuration (no
+		// kindnetd image); an official one keeps kind's default CNI.
+		Networking:    v1alpha4.Networking{DisableDefaultCNI: p.NodeImageOverride == nil || !p.NodeImageOverride.KindCNI},
 		FeatureGates:  p.FeatureGates,
 		RuntimeConfig: rc,
 	}
@@ -306,6 +329,9 @@ func (p Profile) Cluster(h Host) (*v1alpha4.Cluster, error) {
 // that the profile fails with the reason instead of kind's kubeadm timing
 // out on an API server that never comes up.
 func (p Profile) validate() error {
+	if p.NodeImageOverride != nil && p.NodeImageOverride.Ref == "" {
+		return fmt.Errorf("profile %s: node image override without an image reference", p.Name)
+	}
 	if v, ok := p.Arg("service-account-max-token-expiration"); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {

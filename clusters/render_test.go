@@ -228,3 +228,69 @@ func TestMaxTokenExpirationBelowAnHourIsRefused(t *testing.T) {
 		t.Errorf("want the upstream bound in the message, got %v", err)
 	}
 }
+
+func TestRenderWithNodeImageOverride(t *testing.T) {
+	p, err := Lookup("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := p.Cluster(Host{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plain.Nodes[0].Image; got != "kic.local/node:v1.37.2" {
+		t.Fatalf("default image %q", got)
+	}
+	for _, tc := range []struct {
+		name       string
+		o          NodeImageOverride
+		disableCNI bool
+	}{
+		{"source image", NodeImageOverride{Ref: "kic.local/node:v1.37.3-src-0123456789ab"}, true},
+		{"official image", NodeImageOverride{Ref: "kindest/node:v1.37.0", KindCNI: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := p
+			q.NodeImageOverride = &tc.o
+			if got := q.NodeImage(); got != tc.o.Ref {
+				t.Errorf("NodeImage() = %q, want %q", got, tc.o.Ref)
+			}
+			out, err := q.Render(Host{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c v1alpha4.Cluster
+			if err := yaml.UnmarshalStrict(out, &c); err != nil {
+				t.Fatal(err)
+			}
+			if c.Nodes[0].Image != tc.o.Ref {
+				t.Errorf("rendered node image %q, want %q:\n%s", c.Nodes[0].Image, tc.o.Ref, out)
+			}
+			if c.Networking.DisableDefaultCNI != tc.disableCNI {
+				t.Errorf("disableDefaultCNI = %v, want %v", c.Networking.DisableDefaultCNI, tc.disableCNI)
+			}
+			// Everything else is the profile's own rendering.
+			c.Nodes[0].Image, c.Networking.DisableDefaultCNI = plain.Nodes[0].Image, plain.Networking.DisableDefaultCNI
+			want, err := yaml.Marshal(plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := yaml.Marshal(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("the override changed more than the image:\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+	// The override never leaks into the profile itself (All returns values).
+	if again, _ := Lookup("default"); again.NodeImageOverride != nil {
+		t.Error("Lookup returned a profile with an override")
+	}
+	q := p
+	q.NodeImageOverride = &NodeImageOverride{}
+	if _, err := q.Render(Host{}); err == nil || !strings.Contains(err.Error(), "without an image reference") {
+		t.Errorf("an empty override rendered: %v", err)
+	}
+}

@@ -6,6 +6,7 @@
 //
 //	go test ./tests -args --cluster=kind                     # default: every profile the selected features need, created (or --reuse-cluster) side by side
 //	go test ./tests -args --cluster=kind --profile=NAME      # only that profile's features, on its cluster
+//	go test ./tests -args --cluster=kind --node-image=REF    # every cluster on that node image (profiles of its Kubernetes minor only)
 //	go test ./tests -args --kubeconfig=PATH                  # an existing cluster; $KUBECONFIG alone never selects it
 //
 // Each area (one file here) lists its cases in areas below; framework/runtime
@@ -65,6 +66,7 @@ var (
 	flagStateDir     = flag.String("state-dir", "", "kind mode: where cluster kubeconfig and lock files go (default <repo>/_build/clusters)")
 	flagProgress     = flag.String("progress-file", "", "write progress lines to this file (appended) instead of standard output; `make conformance` follows it on the terminal")
 	flagDisruptive   = flag.Bool("allow-disruptive", false, "existing-cluster mode: also run features that change the cluster")
+	flagNodeImage    = flag.String("node-image", "", "kind mode: run every cluster on this node image (present on the Docker host: a project image built from a Kubernetes source tree, or an official kindest/node) instead of its profile's kic.local/node:<version>; only profiles of the image's Kubernetes minor can run")
 	flagStrict       = flag.Bool("strict", false, "a reproduced known defect fails its test (by default it is reported under \"known defects\" and passes)")
 )
 
@@ -174,11 +176,19 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 		if err := probe.CheckArchive(archive, s.ProbeImage); err != nil {
 			return nil, err
 		}
+		var nodeImage *runtime.NodeImage
+		if *flagNodeImage != "" && !dryRun(cfg) {
+			if nodeImage, err = runtime.InspectNodeImage(ctx, *flagNodeImage); err != nil {
+				return nil, err
+			}
+			logf("node image: %s, image ID %s", nodeImage.Describe(), nodeImage.ID)
+		}
 		provider = runtime.NewKindProvider(runtime.KindOptions{
 			RunID: s.RunID, Reuse: *flagReuse, Keep: *flagKeep,
 			StateDir:     orDefault(*flagStateDir, "_build/clusters"),
 			ArtifactsDir: orDefault(*flagArtifacts, "_artifacts"),
 			ProbeArchive: archive,
+			NodeImage:    nodeImage,
 			Interrupted:  func() bool { return ctx.Err() != nil },
 			Logf:         logf,
 		})
@@ -309,6 +319,9 @@ func chooseMode(cfg *envconf.Config) (existing bool, err error) {
 		}
 		if *flagProfile != "" {
 			return false, fmt.Errorf("--profile=%s chooses a kind cluster's configuration: it has no meaning with --kubeconfig", *flagProfile)
+		}
+		if *flagNodeImage != "" {
+			return false, fmt.Errorf("--node-image=%s chooses the node image of kind clusters: it has no meaning with --kubeconfig (the existing cluster runs what it runs)", *flagNodeImage)
 		}
 		return true, nil
 	case *flagCluster != "" && *flagCluster != "kind":

@@ -125,6 +125,9 @@ func Prepare(ctx context.Context, o Options) (*Kind, error) {
 	image := o.Profile.NodeImage()
 	id, err := hostexec.Command("docker", "image", "inspect", "--format", "{{.Id}}", image).Output(ctx)
 	if err != nil {
+		if o.Profile.NodeImageOverride != nil {
+			return nil, fmt.Errorf("node image %s (--node-image) is not present on the Docker host (no registry is reachable): build it from a Kubernetes source tree with `make node-image KUBERNETES_SOURCE=DIR`, or load an archive with `docker load -i FILE`: %w", image, err)
+		}
 		return nil, fmt.Errorf("node image %s is not present: run `make node-image KUBERNETES_VERSION=%s` first", image, o.Profile.KubernetesVersion)
 	}
 	name := Name(o.Profile, rendered, id)

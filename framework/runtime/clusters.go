@@ -24,6 +24,18 @@ type Provider interface {
 	Finish(ctx context.Context, s Slot, c *steps.Cluster) error
 }
 
+// PlanChecker is a Provider that can refuse a run's clusters before any is
+// made (the kind provider: profiles that cannot run on --node-image).
+type PlanChecker interface {
+	CheckPlan(slots []Slot) error
+}
+
+// SlotDescriber is a Provider that says what a slot's cluster will run (the
+// kind provider: its node image), for the run's header.
+type SlotDescriber interface {
+	DescribeSlot(s Slot) string
+}
+
 // slotState is one cluster of the run.
 type slotState struct {
 	slot     Slot

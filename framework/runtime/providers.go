@@ -32,6 +32,10 @@ type KindOptions struct {
 	// ProbeArchive is loaded into every node; the caller has checked that it
 	// holds the probe image (probe.CheckArchive).
 	ProbeArchive string
+	// NodeImage, when set, is the node image of every cluster
+	// (--node-image) instead of its profile's default; CheckPlan refuses
+	// profiles of another Kubernetes minor.
+	NodeImage *NodeImage
 	// Interrupted reports whether the run was stopped (Ctrl-C, deadline):
 	// logs are then not exported.
 	Interrupted func() bool
@@ -53,7 +57,7 @@ func NewKindProvider(o KindOptions) *KindProvider {
 // Create makes the slot's cluster: shared clusters are reused when allowed,
 // disruptive ones are always the run's own.
 func (p *KindProvider) Create(ctx context.Context, s Slot) (*steps.Cluster, error) {
-	prof, err := clusters.Lookup(s.Profile)
+	prof, err := p.profile(s)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +87,55 @@ func (p *KindProvider) Create(ctx context.Context, s Slot) (*steps.Cluster, erro
 	p.mu.Unlock()
 	p.o.Logf("cluster %s (profile %s) ready in %s", k.Name, prof.Name, time.Since(start).Round(100*time.Millisecond))
 	return c, nil
+}
+
+// profile is the slot's profile, on the run's node image.
+func (p *KindProvider) profile(s Slot) (clusters.Profile, error) {
+	prof, err := clusters.Lookup(s.Profile)
+	if err != nil {
+		return clusters.Profile{}, err
+	}
+	if p.o.NodeImage != nil {
+		if err := checkNodeImage(p.o.NodeImage, []clusters.Profile{prof}); err != nil {
+			return clusters.Profile{}, err
+		}
+		prof.NodeImageOverride = p.o.NodeImage.Override()
+	}
+	return prof, nil
+}
+
+// CheckPlan refuses, before any cluster is made, a run whose profiles
+// cannot run on --node-image (another Kubernetes minor).
+func (p *KindProvider) CheckPlan(slots []Slot) error {
+	if p.o.NodeImage == nil {
+		return nil // every profile runs on its own default image
+	}
+	var profs []clusters.Profile
+	seen := map[string]bool{}
+	for _, s := range slots {
+		if seen[s.Profile] {
+			continue
+		}
+		seen[s.Profile] = true
+		prof, err := clusters.Lookup(s.Profile)
+		if err != nil {
+			return err
+		}
+		profs = append(profs, prof)
+	}
+	return checkNodeImage(p.o.NodeImage, profs)
+}
+
+// DescribeSlot says which node image the slot's cluster runs, and why.
+func (p *KindProvider) DescribeSlot(s Slot) string {
+	if p.o.NodeImage != nil {
+		return "node image " + p.o.NodeImage.Describe()
+	}
+	prof, err := clusters.Lookup(s.Profile)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("node image %s (profile default, Kubernetes %s)", prof.NodeImage(), prof.KubernetesVersion)
 }
 
 func (p *KindProvider) handle(ctx context.Context, k *cluster.Kind, prof clusters.Profile) (*steps.Cluster, error) {

@@ -131,6 +131,11 @@ func New(o Options, areas []Area) (*Runtime, error) {
 			r.plan[a.Test] = append(r.plan[a.Test], p)
 		}
 	}
+	if pc, ok := o.Provider.(PlanChecker); ok {
+		if err := pc.CheckPlan(r.Clusters()); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
@@ -167,6 +172,11 @@ func (r *Runtime) Start(ctx context.Context) {
 		names = []string{"none"}
 	}
 	r.out.printf("plan: %d of %d features selected; clusters, in creation order: %s", sel, total, strings.Join(names, ", "))
+	if d, ok := r.o.Provider.(SlotDescriber); ok {
+		for _, s := range r.Clusters() {
+			r.out.printf("plan: cluster %s: %s", s, d.DescribeSlot(s))
+		}
+	}
 	r.mgr.start(ctx)
 }
 
