@@ -67,6 +67,7 @@ var (
 	flagProgress     = flag.String("progress-file", "", "write progress lines to this file (appended) instead of standard output; `make conformance` follows it on the terminal")
 	flagDisruptive   = flag.Bool("allow-disruptive", false, "existing-cluster mode: also run features that change the cluster")
 	flagNodeImage    = flag.String("node-image", "", "kind mode: run every cluster on this node image (present on the Docker host: a project image built from a Kubernetes source tree, or an official kindest/node) instead of its profile's kic.local/node:<version>; only profiles of the image's Kubernetes minor can run")
+	flagExportLogs   = flag.Bool("export-node-logs", false, "kind mode: export every cluster's node logs into <artifacts>/cluster-<name>/ when it is finished, not only after a failed feature (make repro sets it)")
 	flagStrict       = flag.Bool("strict", false, "a reproduced known defect fails its test (by default it is reported under \"known defects\" and passes)")
 )
 
@@ -189,6 +190,7 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 			ArtifactsDir: orDefault(*flagArtifacts, "_artifacts"),
 			ProbeArchive: archive,
 			NodeImage:    nodeImage,
+			ExportLogs:   *flagExportLogs,
 			Interrupted:  func() bool { return ctx.Err() != nil },
 			Logf:         logf,
 		})
@@ -322,6 +324,9 @@ func chooseMode(cfg *envconf.Config) (existing bool, err error) {
 		}
 		if *flagNodeImage != "" {
 			return false, fmt.Errorf("--node-image=%s chooses the node image of kind clusters: it has no meaning with --kubeconfig (the existing cluster runs what it runs)", *flagNodeImage)
+		}
+		if *flagExportLogs {
+			return false, fmt.Errorf("--export-node-logs exports the node logs of kind clusters: it has no meaning with --kubeconfig")
 		}
 		return true, nil
 	case *flagCluster != "" && *flagCluster != "kind":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,6 +37,10 @@ type KindOptions struct {
 	// (--node-image) instead of its profile's default; CheckPlan refuses
 	// profiles of another Kubernetes minor.
 	NodeImage *NodeImage
+	// ExportLogs exports every cluster's node logs when it is finished
+	// (into <ArtifactsDir>/cluster-<name>/), not only after a failed
+	// feature: make repro sets it, since a reproduced known defect passes.
+	ExportLogs bool
 	// Interrupted reports whether the run was stopped (Ctrl-C, deadline):
 	// logs are then not exported.
 	Interrupted func() bool
@@ -44,19 +49,42 @@ type KindOptions struct {
 
 // KindProvider creates the run's kind clusters from profiles.
 type KindProvider struct {
-	o     KindOptions
-	mu    sync.Mutex
-	kinds map[*steps.Cluster]*cluster.Kind
+	o       KindOptions
+	mu      sync.Mutex
+	kinds   map[*steps.Cluster]kindCluster
+	records *clusterRecords
 }
 
-// NewKindProvider returns a provider of kind clusters.
+// kindCluster is a cluster the run created or reused, and its record.
+type kindCluster struct {
+	k   *cluster.Kind
+	rec ClusterRecord
+}
+
+// NewKindProvider returns a provider of kind clusters. It records them in
+// <ArtifactsDir>/clusters.json (ClusterRecord) from its first Create on.
 func NewKindProvider(o KindOptions) *KindProvider {
-	return &KindProvider{o: o, kinds: map[*steps.Cluster]*cluster.Kind{}}
+	return &KindProvider{o: o, kinds: map[*steps.Cluster]kindCluster{}, records: &clusterRecords{dir: o.ArtifactsDir}}
+}
+
+// record is the cluster's entry in clusters.json, before its end.
+func (p *KindProvider) record(k *cluster.Kind, prof clusters.Profile, s Slot) ClusterRecord {
+	from := "profile default"
+	if prof.NodeImageOverride != nil {
+		from = "--node-image"
+	}
+	return ClusterRecord{
+		Name: k.Name, Profile: prof.Name, Slot: s.String(), OwnCluster: s.Owner != "",
+		Kubeconfig: k.Kubeconfig, NodeImage: prof.NodeImage(), NodeImageFrom: from,
+	}
 }
 
 // Create makes the slot's cluster: shared clusters are reused when allowed,
 // disruptive ones are always the run's own.
 func (p *KindProvider) Create(ctx context.Context, s Slot) (*steps.Cluster, error) {
+	if err := p.records.reset(); err != nil {
+		return nil, err
+	}
 	prof, err := p.profile(s)
 	if err != nil {
 		return nil, err
@@ -74,17 +102,28 @@ func (p *KindProvider) Create(ctx context.Context, s Slot) (*steps.Cluster, erro
 	if err != nil {
 		return nil, err
 	}
+	rec := p.record(k, prof, s)
 	if err := k.Create(ctx); err != nil {
 		k.Unlock()
-		return nil, err
+		rec.State, rec.Running = "creation failed", p.o.Keep
+		if dir := filepath.Join(p.o.ArtifactsDir, "cluster-"+k.Name+"-create-failure"); isDir(dir) {
+			rec.NodeLogs = dir
+		}
+		return nil, errors.Join(err, p.records.add(rec))
 	}
 	c, err := p.handle(ctx, k, prof)
 	if err != nil {
-		return nil, errors.Join(err, p.finish(k, c))
+		rec.State = "set-up failed: " + err.Error()
+		return nil, errors.Join(err, p.finish(k, c, rec))
 	}
 	p.mu.Lock()
-	p.kinds[c] = k
+	p.kinds[c] = kindCluster{k, rec}
 	p.mu.Unlock()
+	in := rec
+	in.State, in.Running = "in use", true
+	if err := p.records.add(in); err != nil {
+		p.o.Logf("cluster %s: %v", k.Name, err) // the run goes on; Finish writes the file again
+	}
 	p.o.Logf("cluster %s (profile %s) ready in %s", k.Name, prof.Name, time.Since(start).Round(100*time.Millisecond))
 	return c, nil
 }
@@ -190,48 +229,72 @@ func recordOwner(ctx context.Context, cs kubernetes.Interface, runID string, cre
 	return "created by run " + runID, nil
 }
 
-// Finish exports the cluster's logs when a feature on it failed, removes
-// the run's leftover namespaces, and deletes the cluster unless it was
-// reused or is to be kept.
+// Finish exports the cluster's logs when a feature on it failed (always
+// with ExportLogs), removes the run's leftover namespaces, deletes the
+// cluster unless it was reused or is to be kept, and records what became of
+// it in clusters.json.
 func (p *KindProvider) Finish(ctx context.Context, _ Slot, c *steps.Cluster) error {
 	p.mu.Lock()
-	k := p.kinds[c]
+	kc, ok := p.kinds[c]
 	delete(p.kinds, c)
 	p.mu.Unlock()
-	if k == nil {
+	if !ok {
 		return fmt.Errorf("cluster %s is not one of this run's", c.Name)
 	}
+	k, rec := kc.k, kc.rec
+	rec.FeatureFailed = c.Failed()
 	var errs []error
 	if c.Clientset != nil {
 		if err := removeRunNamespaces(ctx, c, p.o.RunID, p.o.Logf); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if c.Failed() && !p.o.Interrupted() {
+	if (c.Failed() || p.o.ExportLogs) && !p.o.Interrupted() {
 		dir := filepath.Join(p.o.ArtifactsDir, "cluster-"+k.Name)
 		if err := k.ExportLogs(dir); err != nil {
 			errs = append(errs, err)
 		} else {
-			p.o.Logf("cluster %s: a feature failed; node logs in %s", k.Name, dir)
+			rec.NodeLogs = dir
+			why := "a feature failed"
+			if !c.Failed() {
+				why = "--export-node-logs"
+			}
+			p.o.Logf("cluster %s: %s; node logs in %s", k.Name, why, dir)
 		}
 	}
-	return errors.Join(append(errs, p.finish(k, c))...)
+	return errors.Join(append(errs, p.finish(k, c, rec))...)
 }
 
-func (p *KindProvider) finish(k *cluster.Kind, c *steps.Cluster) error {
+// finish removes the cluster unless it is kept or was reused, and records
+// what became of it (after what rec.State already says).
+func (p *KindProvider) finish(k *cluster.Kind, c *steps.Cluster, rec ClusterRecord) error {
 	defer k.Unlock()
+	before := rec.State
+	var err error
 	switch {
 	case p.o.Keep:
+		rec.State, rec.Running = "kept (--keep-cluster)", true
 		p.o.Logf("keeping cluster %s (--keep-cluster); kubeconfig %s; `make clean` removes it", k.Name, k.Kubeconfig)
 	case !k.Created:
+		rec.State, rec.Running = "reused, left in place", true
 		p.o.Logf("leaving reused cluster %s in place", k.Name)
 	default:
-		if err := k.Destroy(); err != nil {
-			return err
+		if err = k.Destroy(); err != nil {
+			rec.State, rec.Running = "removal failed: "+err.Error(), true
+		} else {
+			rec.State = "removed"
+			p.o.Logf("removed cluster %s", k.Name)
 		}
-		p.o.Logf("removed cluster %s", k.Name)
 	}
-	return nil
+	if before != "" {
+		rec.State = before + "; " + rec.State
+	}
+	return errors.Join(err, p.records.add(rec))
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 func removeRunNamespaces(ctx context.Context, c *steps.Cluster, runID string, logf func(string, ...any)) error {

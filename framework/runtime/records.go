@@ -1,0 +1,135 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+)
+
+// ClustersFile, in the artifacts directory, lists the run's kind clusters
+// (ClusterRecord) for programs that follow up on a run (make repro): which
+// cluster ran what, where its kubeconfig and node logs are, whether it is
+// still there.
+const ClustersFile = "clusters.json"
+
+// ClusterRecord is one kind cluster of the run.
+type ClusterRecord struct {
+	Name    string `json:"name"`
+	Profile string `json:"profile"`
+	// Slot is the runtime's name of the cluster; OwnCluster marks a
+	// disruptive feature's cluster, which --reuse-cluster never picks up.
+	Slot       string `json:"slot"`
+	OwnCluster bool   `json:"ownCluster"`
+	Kubeconfig string `json:"kubeconfig"`
+	// NodeImage is the image the node runs; NodeImageFrom says why:
+	// "profile default" or "--node-image".
+	NodeImage     string `json:"nodeImage"`
+	NodeImageFrom string `json:"nodeImageFrom"`
+	// FeatureFailed: a feature on the cluster failed.
+	FeatureFailed bool `json:"featureFailed"`
+	// Running: the cluster is still there after the run (kept, or a reused
+	// one left in place); State says what became of it.
+	Running bool   `json:"running"`
+	State   string `json:"state"`
+	// NodeLogs is the directory of its exported node logs ("" when none were
+	// exported).
+	NodeLogs string `json:"nodeLogs,omitempty"`
+}
+
+// clusterRecords keeps the run's records and rewrites ClustersFile at every
+// change, so that the file is complete whenever the run stops.
+type clusterRecords struct {
+	dir string // the artifacts directory; "" writes no file (unit tests)
+
+	mu      sync.Mutex
+	started bool
+	byName  map[string]ClusterRecord
+}
+
+// add records (or updates) a cluster and rewrites the file. The first call
+// of the run replaces an older run's file.
+func (r *clusterRecords) add(rec ClusterRecord) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byName == nil {
+		r.byName = map[string]ClusterRecord{}
+	}
+	if rec.Name != "" {
+		for _, p := range []*string{&rec.Kubeconfig, &rec.NodeLogs} {
+			if *p == "" {
+				continue
+			}
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", ClustersFile, err)
+			}
+			*p = abs
+		}
+		r.byName[rec.Name] = rec
+	}
+	r.started = true
+	return r.write()
+}
+
+// reset starts the run's file empty (an older run's records must not be
+// taken for this run's).
+func (r *clusterRecords) reset() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return nil
+	}
+	r.started = true
+	return r.write()
+}
+
+func (r *clusterRecords) list() []ClusterRecord {
+	out := []ClusterRecord{}
+	for _, rec := range r.byName {
+		out = append(out, rec)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (r *clusterRecords) write() error {
+	if r.dir == "" {
+		return nil
+	}
+	data, err := json.MarshalIndent(r.list(), "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", ClustersFile, err)
+	}
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", ClustersFile, err)
+	}
+	path := filepath.Join(r.dir, ClustersFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("%s: %w", ClustersFile, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("%s: %w", ClustersFile, err)
+	}
+	return nil
+}
+
+// ReadClusterRecords parses ClustersFile.
+func ReadClusterRecords(data []byte) ([]ClusterRecord, error) {
+	var rs []ClusterRecord
+	if err := json.Unmarshal(data, &rs); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON list of cluster records: %w", ClustersFile, err)
+	}
+	if rs == nil {
+		return nil, fmt.Errorf("%s: not a JSON list of cluster records (null)", ClustersFile)
+	}
+	for i, rec := range rs {
+		if rec.Name == "" || rec.Profile == "" {
+			return nil, fmt.Errorf("%s: record %d names no cluster or no profile: %+v", ClustersFile, i, rec)
+		}
+	}
+	return rs, nil
+}
