@@ -18,6 +18,19 @@ TIMEOUT            ?= 60m
 ARGS               ?=
 # Extra go test flags, e.g. RUN='-run TestProjectedServiceAccountToken'.
 RUN                ?=
+# Empty: every cluster on its profile's node image. A node image reference
+# (present on the Docker host) runs every cluster on it: --node-image.
+NODE_IMAGE         ?=
+# A Kubernetes source tree: make node-image builds the node image from it
+# and writes its reference to NODE_IMAGE_TAG_FILE.
+KUBERNETES_SOURCE  ?=
+NODE_IMAGE_TAG_FILE ?= $(CURDIR)/_build/images/source-node-image
+# make compare / make repro: the go test -run pattern, and the two sides of a
+# comparison (a Kubernetes version vX.Y.Z, a node image reference, or a
+# Kubernetes source tree).
+TEST               ?=
+A                  ?=
+B                  ?=
 ARTIFACTS          := $(CURDIR)/_artifacts
 
 GO        ?= go
@@ -46,11 +59,23 @@ host-restore: ## Undo every change host-setup recorded (daemon.json from its bac
 	@$(GO) build -o $(HOSTSETUP) ./scripts/hostsetup
 	$(HOSTSETUP) --restore $(HOSTSETUP_YES)
 
+# The tag the node-image target gives a Kubernetes version's image
+# (clusters.NodeRepository:<version>).
+NODE_REPOSITORY := kic.local/node
+
 .PHONY: node-image
-node-image: host-setup ## Build (or find), offline, the kind node images the profiles use (PROFILE's; KUBERNETES_VERSION=v1.x.y: that one).
+node-image: host-setup ## Build (or find), offline, the kind node images the profiles use (PROFILE's; KUBERNETES_VERSION=v1.x.y: that one; KUBERNETES_SOURCE=DIR: from that Kubernetes source tree, reference in _build/images/source-node-image).
+ifneq ($(KUBERNETES_SOURCE),)
+	@test -d '$(KUBERNETES_SOURCE)' || { echo "node-image: KUBERNETES_SOURCE=$(KUBERNETES_SOURCE) is not a directory (a Kubernetes source tree)"; exit 2; }
+	@mkdir -p '$(dir $(NODE_IMAGE_TAG_FILE))' && rm -f '$(NODE_IMAGE_TAG_FILE)'
+	$(GO) run ./scripts/nodeimage --kubernetes-source '$(KUBERNETES_SOURCE)' $(if $(KUBERNETES_VERSION),--kubernetes-version $(KUBERNETES_VERSION)) --tag-file '$(NODE_IMAGE_TAG_FILE)'
+	@ref=$$(cat '$(NODE_IMAGE_TAG_FILE)' 2>/dev/null); test -n "$$ref" || { echo "node-image: scripts/nodeimage wrote no image reference to $(NODE_IMAGE_TAG_FILE)"; exit 1; }; \
+	echo "node-image: $$ref (from $(KUBERNETES_SOURCE)); run the suite on it: make conformance NODE_IMAGE=$$ref"
+else
 	@versions="$(KUBERNETES_VERSION)"; \
 	if [ -z "$$versions" ]; then versions=$$($(GO) run ./scripts/cluster versions $(if $(PROFILE),--profile $(PROFILE))) || exit 1; fi; \
 	for v in $$versions; do echo "node-image: Kubernetes $$v"; $(GO) run ./scripts/nodeimage --kubernetes-version $$v || exit 1; done
+endif
 
 .PHONY: probe-image
 probe-image: ## Write the probe image archive (_build/images/probe.tar).
@@ -90,15 +115,79 @@ define follow-progress
 	$(1); status=$$?; sleep 0.5; exit $$status
 endef
 
+# With NODE_IMAGE the profiles' own node images are not needed (not built).
 .PHONY: conformance
-conformance: images suite-binary ## Run the conformance suite: every profile's kind cluster it needs (PROFILE=NAME: only that one's features); JUnit in _artifacts/.
-	$(call follow-progress,$(suite-run) -args --cluster=kind $(if $(PROFILE),--profile=$(PROFILE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
+conformance: $(if $(NODE_IMAGE),host-setup probe-image,images) suite-binary ## Run the conformance suite: every profile's kind cluster it needs (PROFILE=NAME: only that one's features; NODE_IMAGE=REF: every cluster on that node image); JUnit in _artifacts/.
+	$(call follow-progress,$(suite-run) -args --cluster=kind $(if $(PROFILE),--profile=$(PROFILE)) $(if $(NODE_IMAGE),--node-image=$(NODE_IMAGE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
 
 .PHONY: conformance-existing
 conformance-existing: suite-binary ## Run the suite against an existing cluster: make conformance-existing KUBECONFIG_PATH=... ARGS=--probe-image=REF
 	@test -n "$(KUBECONFIG_PATH)" || { echo "KUBECONFIG_PATH is required"; exit 2; }
 	@mkdir -p $(ARTIFACTS)
-	$(call follow-progress,$(suite-run) -args --kubeconfig=$(KUBECONFIG_PATH) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
+	$(call follow-progress,$(suite-run) -args --kubeconfig=$(KUBECONFIG_PATH) $(if $(NODE_IMAGE),--node-image=$(NODE_IMAGE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
+
+# make compare and make repro run the suite through the conformance target
+# (one way of running it), each run into an artifacts directory of its own,
+# and read the results with scripts/compare (built, not `go run`, so that its
+# exit status 2 for bad input reaches make).
+COMPARE_BIN := $(CURDIR)/_build/bin/compare
+COMPARE_DIR := $(ARTIFACTS)/compare
+REPRO_DIR   := $(ARTIFACTS)/repro
+
+.PHONY: compare-binary
+compare-binary:
+	@mkdir -p $(dir $(COMPARE_BIN))
+	$(GO) build -o $(COMPARE_BIN) ./scripts/compare
+
+# Each side becomes a node image: a version vX.Y.Z the node-image target's
+# kic.local/node:vX.Y.Z, a directory the image built from that Kubernetes
+# source tree, anything else a node image reference used as it is. Both are
+# made before either run; a failing run stops neither the other nor the
+# comparison.
+.PHONY: compare
+compare: compare-binary ## Run TEST on two node images and list the assessments whose results differ: make compare A=v1.37.2|REF|DIR B=REF|DIR TEST=PATTERN [PROFILE=] (DIR: a Kubernetes source tree); _artifacts/compare/compare.md.
+	@test -n "$(A)" && test -n "$(B)" && test -n "$(TEST)" || { echo "compare: A, B and TEST are required, e.g. make compare A=v1.37.2 B=\$$HOME/src/kubernetes TEST=TestClusterTrustBundles (A, B: a Kubernetes version vX.Y.Z, a node image reference, or a Kubernetes source tree)"; exit 2; }
+	@set -e; mkdir -p $(COMPARE_DIR); \
+	for side in a b; do \
+	  if [ $$side = a ]; then v='$(A)'; else v='$(B)'; fi; \
+	  if [ -d "$$v" ]; then \
+	    $(MAKE) --no-print-directory node-image KUBERNETES_SOURCE="$$v" NODE_IMAGE_TAG_FILE=$(COMPARE_DIR)/$$side.node-image; \
+	    ref=$$(cat $(COMPARE_DIR)/$$side.node-image); \
+	  elif echo "$$v" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+$$'; then \
+	    $(MAKE) --no-print-directory node-image KUBERNETES_VERSION="$$v" KUBERNETES_SOURCE=; \
+	    ref=$(NODE_REPOSITORY):$$v; \
+	  else \
+	    ref="$$v"; \
+	  fi; \
+	  echo "$$ref" > $(COMPARE_DIR)/$$side.node-image; \
+	  echo "compare: $$(echo $$side | tr ab AB) = $$v: node image $$ref"; \
+	done
+	@for side in a b; do \
+	  rm -rf $(COMPARE_DIR)/$$side; ref=$$(cat $(COMPARE_DIR)/$$side.node-image); \
+	  echo "compare: run $$(echo $$side | tr ab AB) on $$ref into $(COMPARE_DIR)/$$side"; \
+	  $(MAKE) --no-print-directory conformance ARTIFACTS=$(COMPARE_DIR)/$$side NODE_IMAGE="$$ref" RUN="-run '$(TEST)'" \
+	    || echo "compare: run $$(echo $$side | tr ab AB) failed (status $$?); comparing what it wrote"; \
+	done
+	$(COMPARE_BIN) --a $(COMPARE_DIR)/a --b $(COMPARE_DIR)/b --label-a '$(A)' --label-b '$(B)' --out $(COMPARE_DIR)/compare.md
+
+# The cluster is kept (--keep-cluster) and reused when it still runs
+# (--reuse-cluster); its node logs are exported even when the test passes
+# (a reproduced known defect passes).
+.PHONY: repro
+repro: compare-binary ## Run TEST alone on a kept cluster, then print its failures, the command to re-run it there, the kubeconfig and node logs: make repro TEST=PATTERN [KUBERNETES_SOURCE=DIR] [PROFILE=]; _artifacts/repro/.
+	@test -n "$(TEST)" || { echo "repro: TEST is required (a go test -run pattern), e.g. make repro TEST='TestClusterTrustBundles/.*labelSelector'"; exit 2; }
+	@set -e; ref='$(NODE_IMAGE)'; \
+	if [ -n '$(KUBERNETES_SOURCE)' ]; then \
+	  $(MAKE) --no-print-directory node-image KUBERNETES_SOURCE='$(KUBERNETES_SOURCE)'; \
+	  ref=$$(cat '$(NODE_IMAGE_TAG_FILE)'); \
+	fi; \
+	rm -rf $(REPRO_DIR); status=0; \
+	$(MAKE) --no-print-directory conformance ARTIFACTS=$(REPRO_DIR) NODE_IMAGE="$$ref" RUN="-run '$(TEST)'" \
+	  ARGS="--keep-cluster --reuse-cluster --export-node-logs $(ARGS)" || status=$$?; \
+	echo; \
+	$(COMPARE_BIN) repro-report --artifacts $(REPRO_DIR) --run '$(TEST)' --binary $(SUITE_BIN)/tests.test --dir $(CURDIR)/tests \
+	  --timeout $(TIMEOUT) $${ref:+--node-image "$$ref"} $(if $(PROFILE),--profile $(PROFILE)) -- $(ARGS); \
+	exit $$status
 
 .PHONY: unit
 unit: ## The project's unit tests (no cluster, no Docker).

@@ -209,6 +209,7 @@ func TestCompareBadInputExitsTwo(t *testing.T) {
 	dirA, _ := twoRuns(t)
 	noDefects := runDir(t, events(t, result("TestT", "pass")...), "")
 	noEvents := runDir(t, `{"Action":"start","Package":"x"}`+"\n", "[]")
+	refused := runDir(t, `{"Action":"start","Package":"x"}`+"\n"+`{"Action":"output","Package":"x","Output":"conformance: --node-image=kindest/node:v1.35.0 is Kubernetes v1.35.0, but ...\n"}`+"\n"+`{"Action":"fail","Package":"x"}`+"\n", "[]")
 	badDefects := runDir(t, events(t, result("TestT", "pass")...), `{"not":"a list"}`)
 	twoPkgs := runDir(t, `{"Action":"run","Package":"a","Test":"T"}`+"\n"+`{"Action":"run","Package":"b","Test":"T"}`+"\n", "[]")
 	for _, tc := range []struct {
@@ -220,6 +221,7 @@ func TestCompareBadInputExitsTwo(t *testing.T) {
 		{[]string{"--a", dirA, "--b", t.TempDir()}, "test.json"},
 		{[]string{"--a", noDefects, "--b", dirA}, "known-defects.json"},
 		{[]string{"--a", noEvents, "--b", dirA}, "no test events"},
+		{[]string{"--a", refused, "--b", dirA}, "no test events: the suite ran no test; it printed:\n  conformance: --node-image=kindest/node:v1.35.0 is Kubernetes v1.35.0, but ..."},
 		{[]string{"--a", badDefects, "--b", dirA}, "not a JSON list of known-defect records"},
 		{[]string{"--a", twoPkgs, "--b", dirA}, "two packages"},
 		{[]string{"--a", dirA, "--b", dirA, "extra"}, "unexpected arguments"},

@@ -41,7 +41,9 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var err error
+	name := "compare"
 	if len(args) > 0 && args[0] == "repro-report" {
+		name = "repro-report"
 		err = reproMain(args[1:], stdout, stderr)
 	} else {
 		err = compareMain(args, stdout, stderr)
@@ -53,10 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 2
 	case errors.As(err, &bad):
-		fmt.Fprintf(stderr, "compare: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "compare: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 }
@@ -132,7 +134,7 @@ func reproMain(args []string, stdout, stderr io.Writer) error {
 		return badInput{err}
 	}
 	if o.Artifacts == "" {
-		return badInput{errors.New("repro-report: --artifacts is required")}
+		return badInput{errors.New("--artifacts is required")}
 	}
 	o.Extra = fs.Args()
 	return reproReport(stdout, o)

@@ -36,7 +36,7 @@ type reproOptions struct {
 // again on the same cluster, each cluster's kubeconfig and node logs.
 func reproReport(w io.Writer, o reproOptions) error {
 	if o.Run == "" || o.Binary == "" || o.Dir == "" {
-		return badInput{errors.New("repro-report: --run, --binary and --dir are required")}
+		return badInput{errors.New("--run, --binary and --dir are required")}
 	}
 	r, err := loadTests(o.Artifacts)
 	if err != nil {

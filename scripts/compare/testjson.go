@@ -117,6 +117,7 @@ func parseTestJSON(in io.Reader) (*Run, error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	pkg := ""
+	var pkgOutput []string // what the binary printed outside any test
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(strings.TrimSpace(string(line))) == 0 {
@@ -135,6 +136,9 @@ func parseTestJSON(in io.Reader) (*Run, error) {
 			}
 		}
 		if e.Test == "" {
+			if line := strings.TrimSpace(e.Output); e.Action == "output" && line != "" {
+				pkgOutput = append(pkgOutput, line)
+			}
 			continue
 		}
 		t, ok := r.Tests[e.Test]
@@ -156,6 +160,12 @@ func parseTestJSON(in io.Reader) (*Run, error) {
 		return nil, err
 	}
 	if len(r.Tests) == 0 {
+		if len(pkgOutput) > 5 {
+			pkgOutput = pkgOutput[len(pkgOutput)-5:]
+		}
+		if len(pkgOutput) > 0 {
+			return nil, fmt.Errorf("no test events: the suite ran no test; it printed:\n  %s", strings.Join(pkgOutput, "\n  "))
+		}
 		return nil, errors.New("no test events: the suite ran no test (see progress.log beside it)")
 	}
 	for name := range r.Tests {
