@@ -202,7 +202,7 @@ func checkNodeImage(img *NodeImage, profiles []clusters.Profile) error {
 	if len(same) > 0 {
 		fit = fmt.Sprintf("the profiles of 1.%d are %s", minor, strings.Join(same, ", "))
 	}
-	return fmt.Errorf("--node-image=%s is Kubernetes %s, but the selected features also need profiles of another minor, which cannot run on it: %s; select fewer features (-run, --profile) so that only profiles of 1.%d run (%s)",
+	return fmt.Errorf("--node-image=%s is Kubernetes %s, but the selected features need profiles of another Kubernetes minor, which cannot run on it: %s; select fewer features (-run, --profile) so that only profiles of 1.%d run (%s)",
 		img.Ref, img.KubernetesVersion, strings.Join(other, ", "), minor, fit)
 }
 

@@ -196,7 +196,7 @@ func rerunCommand(o reproOptions) (string, error) {
 	if o.Timeout != "" {
 		args = append(args, "-test.timeout="+o.Timeout)
 	}
-	args = append(args, "-test.v", "-test.run="+o.Run, "-args", "--cluster=kind", "--reuse-cluster", "--keep-cluster", "--export-node-logs", "--artifacts-dir="+art)
+	args = append(args, "-test.v", "-test.run="+o.Run, "--cluster=kind", "--reuse-cluster", "--keep-cluster", "--export-node-logs", "--artifacts-dir="+art)
 	if o.Profile != "" {
 		args = append(args, "--profile="+o.Profile)
 	}

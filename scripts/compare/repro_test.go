@@ -38,7 +38,7 @@ func TestReproReport(t *testing.T) {
 		"\nFAIL TestT/f3 (1.5s)\n    runtime.go:224: setup: pod never started\n",
 		"\nFAIL TestT/f4 (1.5s)\n    teardown: namespace not removed\n",
 		"known defects:\n  kubelet-ctb-nil-selector-cache: defect absent (kubelet v1.37.3) in TestT/f2/a1\n",
-		"run it again on the same cluster:\n  cd /repo/tests && /repo/_build/bin/tests.test -test.count=1 -test.timeout=60m -test.v '-test.run=TestT/f1|TestT/f3' -args --cluster=kind --reuse-cluster --keep-cluster --export-node-logs --artifacts-dir=" + filepath.Join(dir, "rerun") + " --node-image=kic.local/node:v1.37.3-src-0123456789ab --strict --labels area=tokens\n",
+		"run it again on the same cluster:\n  cd /repo/tests && /repo/_build/bin/tests.test -test.count=1 -test.timeout=60m -test.v '-test.run=TestT/f1|TestT/f3' --cluster=kind --reuse-cluster --keep-cluster --export-node-logs --artifacts-dir=" + filepath.Join(dir, "rerun") + " --node-image=kic.local/node:v1.37.3-src-0123456789ab --strict --labels area=tokens\n",
 		"  kic-default-1234abcd (profile default, node image kic.local/node:v1.37.3-src-0123456789ab from --node-image): kept (--keep-cluster)\n" +
 			"    kubeconfig: /repo/_build/clusters/kic-default-1234abcd.kubeconfig\n" +
 			"    export KUBECONFIG=/repo/_build/clusters/kic-default-1234abcd.kubeconfig\n" +
