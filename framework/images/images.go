@@ -347,3 +347,56 @@ func Load(ctx context.Context, imgs ...Image) error {
 	}
 	return nil
 }
+
+// PresentLayer is a layer the local Docker engine already holds (one of an
+// image it has, named by its diff ID, as `docker image inspect` lists them
+// under RootFS.Layers). An archive carries no content for it: `docker load`
+// looks a layer up by its chain ID (the diff IDs of it and every layer below)
+// and reads the archive only for the layers it does not hold, so an image on
+// top of a local one is written and loaded without rewriting the layers they
+// share. It must sit where it sits in the image it comes from, above the same
+// layers: otherwise the engine does not hold that chain and the load fails.
+func PresentLayer(diffID string) (Layer, error) {
+	h, err := v1.NewHash(diffID)
+	if err != nil {
+		return Layer{}, fmt.Errorf("layer diff ID %q: %w", diffID, err)
+	}
+	return Layer{Layer: presentLayer{h}, desc: "present " + h.Hex[:12]}, nil
+}
+
+// Present reports whether the layer is one the engine holds (PresentLayer).
+func (l Layer) Present() bool {
+	_, ok := l.Layer.(presentLayer)
+	return ok
+}
+
+type presentLayer struct{ diffID v1.Hash }
+
+func (l presentLayer) Digest() (v1.Hash, error) { return l.diffID, nil }
+func (l presentLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+func (l presentLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader("")), nil
+}
+func (l presentLayer) Uncompressed() (io.ReadCloser, error) { return l.Compressed() }
+func (l presentLayer) Size() (int64, error)                 { return 0, nil }
+func (l presentLayer) MediaType() (types.MediaType, error) {
+	return types.DockerUncompressedLayer, nil
+}
+
+// LayerIDs returns the diff IDs of a local image's layers, bottom first.
+func LayerIDs(ctx context.Context, ref string) ([]string, error) {
+	out, err := hostexec.Command("docker", "image", "inspect", "--format", "{{range .RootFS.Layers}}{{println .}}{{end}}", ref).Output(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("layers of image %s: %w", ref, err)
+	}
+	var ids []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			ids = append(ids, l)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("layers of image %s: docker lists none", ref)
+	}
+	return ids, nil
+}

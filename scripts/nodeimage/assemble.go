@@ -233,15 +233,10 @@ func (b *builder) writeNodeImage(ctx context.Context, l *stepLog, tag, alias, ha
 		return err
 	}
 	defer os.Remove(store.Path())
-	img := images.Image{Ref: tag, Layers: []images.Layer{base, store}, Config: images.Config{
-		Entrypoint: []string{"/usr/local/bin/entrypoint", "/sbin/init"},
-		Env:        []string{"container=docker", imagePath},
-		StopSignal: "SIGRTMIN+3",
-		Labels: map[string]string{
-			"io.kic.kubernetes-version": b.v.String(),
-			"io.kic.inputs":             hash,
-		},
-	}}
+	img := images.Image{Ref: tag, Layers: []images.Layer{base, store}, Config: nodeConfig(map[string]string{
+		labelVersion: b.v.String(),
+		labelInputs:  hash,
+	})}
 	if err := images.Load(ctx, img); err != nil {
 		return err
 	}
@@ -255,6 +250,25 @@ func (b *builder) writeNodeImage(ctx context.Context, l *stepLog, tag, alias, ha
 	// The assembled tree and the image archive are no longer needed; the
 	// caches (binaries, root file system) stay.
 	return os.RemoveAll(filepath.Dir(root))
+}
+
+// The labels of a node image.
+const (
+	labelVersion = "io.kic.kubernetes-version" // what the binaries report
+	labelInputs  = "io.kic.inputs"             // the hash its tag is made from
+	labelSource  = "io.kic.source"             // the source tree of a source image
+	labelBase    = "io.kic.base"               // the image a source image is built on
+)
+
+// nodeConfig is the config of every node image: the project's entrypoint
+// before systemd, and the stop signal systemd expects.
+func nodeConfig(labels map[string]string) images.Config {
+	return images.Config{
+		Entrypoint: []string{"/usr/local/bin/entrypoint", "/sbin/init"},
+		Env:        []string{"container=docker", imagePath},
+		StopSignal: "SIGRTMIN+3",
+		Labels:     labels,
+	}
 }
 
 // removeOlderImages removes this version's images made from other inputs

@@ -27,37 +27,18 @@ func (b *builder) writeControlPlaneImages(ctx context.Context, l *stepLog) error
 	}
 	tmp := filepath.Dir(out)
 	bin := func(name string) string { return filepath.Join(b.kubernetesDir(), "bin", name) }
-	dirs := []images.File{{Path: "/tmp", Mode: os.ModeDir | os.ModeSticky | 0o777}}
+	dirs := []images.File{tmpDir}
 
 	var imgs []images.Image
-	simple := func(ref, name string) error {
-		layer, err := images.FilesLayer(tmp, append([]images.File{{Path: "/usr/local/bin/" + name, Source: bin(name), Mode: 0o755}}, dirs...))
+	for ref, name := range map[string]string{b.images.APIServer: "kube-apiserver", b.images.ControllerManager: "kube-controller-manager", b.images.Scheduler: "kube-scheduler", b.images.Proxy: "kube-proxy"} {
+		img, err := b.kubeImage(tmp, ref, name, bin(name))
 		if err != nil {
 			return err
 		}
-		imgs = append(imgs, images.Image{Ref: ref, Layers: []images.Layer{layer}, Config: images.Config{
-			Entrypoint: []string{"/usr/local/bin/" + name}, Env: []string{imagePath}}})
-		return nil
-	}
-	for ref, name := range map[string]string{b.images.APIServer: "kube-apiserver", b.images.ControllerManager: "kube-controller-manager", b.images.Scheduler: "kube-scheduler"} {
-		if err := simple(ref, name); err != nil {
-			return err
-		}
+		imgs = append(imgs, img)
 	}
 
-	proxyFiles, err := b.kubeProxyFiles()
-	if err != nil {
-		return err
-	}
-	l.printf("kube-proxy image: %d files", len(proxyFiles))
-	layer, err := images.FilesLayer(tmp, append(proxyFiles, dirs...))
-	if err != nil {
-		return err
-	}
-	imgs = append(imgs, images.Image{Ref: b.images.Proxy, Layers: []images.Layer{layer}, Config: images.Config{
-		Entrypoint: []string{"/usr/local/bin/kube-proxy"}, Env: []string{imagePath}}})
-
-	layer, err = images.FilesLayer(tmp, append([]images.File{
+	layer, err := images.FilesLayer(tmp, append([]images.File{
 		{Path: "/usr/local/bin/etcd", Source: b.componentBinary("etcd"), Mode: 0o755},
 		{Path: "/var/lib/etcd", Mode: os.ModeDir | 0o700},
 	}, dirs...))
@@ -97,13 +78,35 @@ func (b *builder) writeControlPlaneImages(ctx context.Context, l *stepLog) error
 	return images.WriteArchive(out, imgs...)
 }
 
+// tmpDir is the world-writable /tmp of every control-plane image.
+var tmpDir = images.File{Path: "/tmp", Mode: os.ModeDir | os.ModeSticky | 0o777}
+
+// kubeImage is the image of one Kubernetes control-plane component (or
+// kube-proxy) with the binary at bin: just the binary, and for kube-proxy the
+// iptables userland it runs. Its layer is written in dir.
+func (b *builder) kubeImage(dir, ref, name, bin string) (images.Image, error) {
+	files := []images.File{{Path: "/usr/local/bin/" + name, Source: bin, Mode: 0o755}}
+	if name == "kube-proxy" {
+		var err error
+		if files, err = b.kubeProxyFiles(bin); err != nil {
+			return images.Image{}, err
+		}
+	}
+	layer, err := images.FilesLayer(dir, append(files, tmpDir))
+	if err != nil {
+		return images.Image{}, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return images.Image{Ref: ref, Layers: []images.Layer{layer}, Config: images.Config{
+		Entrypoint: []string{"/usr/local/bin/" + name}, Env: []string{imagePath}}}, nil
+}
+
 // kubeProxyFiles lists kube-proxy and the iptables userland from the node's
 // root file system: both backends, their extensions, and the shared libraries
 // of the binaries AND of every extension (libxt_statistic needs libm, without
 // which services with several endpoints fail to sync).
-func (b *builder) kubeProxyFiles() ([]images.File, error) {
+func (b *builder) kubeProxyFiles(bin string) ([]images.File, error) {
 	root := b.rootfsDir()
-	files := []images.File{{Path: "/usr/local/bin/kube-proxy", Source: filepath.Join(b.kubernetesDir(), "bin", "kube-proxy"), Mode: 0o755}}
+	files := []images.File{{Path: "/usr/local/bin/kube-proxy", Source: bin, Mode: 0o755}}
 	elfs := []string{"/usr/sbin/xtables-nft-multi", "/usr/sbin/xtables-legacy-multi", "/usr/sbin/nft", "/usr/sbin/conntrack"}
 	ext, err := filepath.Glob(filepath.Join(root, "usr/lib/x86_64-linux-gnu/xtables/*.so"))
 	if err != nil || len(ext) == 0 {

@@ -51,35 +51,22 @@ func (b *builder) buildKubernetes(ctx context.Context, l *stepLog) error {
 	if err != nil {
 		return err
 	}
-	var replaces []module.Version
+	var replaces []replacement
 	for _, r := range upstream.Replace {
 		if modfile.IsDirectoryPath(r.New.Path) && strings.HasPrefix(r.Old.Path, "k8s.io/") {
-			replaces = append(replaces, module.Version{Path: r.Old.Path, Version: b.v.staging()})
+			replaces = append(replaces, replacement{Path: r.Old.Path, To: module.Version{Path: r.Old.Path, Version: b.v.staging()}})
 		}
 	}
 	l.printf("%d staging modules replaced by their published %s", len(replaces), b.v.staging())
-	var pkgs []string
-	for _, c := range kubernetesCommands {
-		pkgs = append(pkgs, "k8s.io/kubernetes/cmd/"+c)
-	}
+	pkgs := kubernetesPackages()
 	if err := writeWrapperModule(mod, "kic.local/build/kubernetes", upstream, module.Version{Path: "k8s.io/kubernetes", Version: b.v.String()}, replaces, pkgs); err != nil {
 		return err
 	}
 	if err := goCmd(l, mod, "mod", "tidy").Run(ctx); err != nil {
 		return err
 	}
-	var ldflags []string
-	ldflags = append(ldflags, "-s", "-w")
-	for _, p := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
-		ldflags = append(ldflags,
-			"-X", p+".gitVersion="+b.v.String(),
-			"-X", fmt.Sprintf("%s.gitMajor=%d", p, b.v.major),
-			"-X", fmt.Sprintf("%s.gitMinor=%d", p, b.v.minor),
-			"-X", p+".gitCommit=0000000000000000000000000000000000000000",
-			"-X", p+".gitTreeState=clean",
-			"-X", p+".buildDate=2000-01-01T00:00:00Z")
-	}
-	args := append([]string{"build", "-trimpath", "-ldflags", strings.Join(ldflags, " "), "-o", filepath.Join(dir, "bin") + "/"}, pkgs...)
+	ldflags := versionLDFlags(b.v.String(), b.v, zeroCommit, "clean")
+	args := append([]string{"build", "-trimpath", "-ldflags", ldflags, "-o", filepath.Join(dir, "bin") + "/"}, pkgs...)
 	if err := goCmd(l, mod, args...).Run(ctx); err != nil {
 		return err
 	}
@@ -95,11 +82,23 @@ func (b *builder) buildKubernetes(ctx context.Context, l *stepLog) error {
 
 // readImageList asks the freshly built kubeadm which images this release uses.
 func (b *builder) readImageList(ctx context.Context, l *stepLog) error {
-	c := hostexec.Command(filepath.Join(b.kubernetesDir(), "bin", "kubeadm"), "config", "images", "list", "--kubernetes-version", b.v.String())
+	list, err := listImages(ctx, l, filepath.Join(b.kubernetesDir(), "bin", "kubeadm"), b.v.String())
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.images = list
+	b.mu.Unlock()
+	return nil
+}
+
+// listImages asks a kubeadm which images a Kubernetes version uses.
+func listImages(ctx context.Context, l *stepLog, kubeadm, kubeVersion string) (imageList, error) {
+	c := hostexec.Command(kubeadm, "config", "images", "list", "--kubernetes-version", kubeVersion)
 	c.Env = []string{"KUBECONFIG=/dev/null"}
 	out, err := c.Output(ctx)
 	if err != nil {
-		return err
+		return imageList{}, err
 	}
 	l.printf("%s", out)
 	var list imageList
@@ -117,13 +116,10 @@ func (b *builder) readImageList(ctx context.Context, l *stepLog) error {
 	}
 	for name, f := range fields {
 		if *f == "" {
-			return fmt.Errorf("kubeadm config images list names no %s image:\n%s", name, out)
+			return imageList{}, fmt.Errorf("kubeadm config images list names no %s image:\n%s", name, out)
 		}
 	}
-	b.mu.Lock()
-	b.images = list
-	b.mu.Unlock()
-	return nil
+	return list, nil
 }
 
 // tagOf returns the tag part of an image reference.
@@ -233,9 +229,41 @@ func downloadGoMod(ctx context.Context, l *stepLog, path, version string) (*modf
 	return f, nil
 }
 
+// replacement is a replace directive of a wrapper module: To is a module
+// version, or a directory when To.Version is empty.
+type replacement struct {
+	Path string
+	To   module.Version
+}
+
+// kubernetesPackages are the main packages of kubernetesCommands.
+func kubernetesPackages() []string {
+	var pkgs []string
+	for _, c := range kubernetesCommands {
+		pkgs = append(pkgs, "k8s.io/kubernetes/cmd/"+c)
+	}
+	return pkgs
+}
+
+// versionLDFlags strips the binaries and stamps the version they report, as
+// Kubernetes' own build does (hack/lib/version.sh), with a fixed build date.
+func versionLDFlags(gitVersion string, v version, commit, treeState string) string {
+	flags := []string{"-s", "-w"}
+	for _, p := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
+		flags = append(flags,
+			"-X", p+".gitVersion="+gitVersion,
+			"-X", fmt.Sprintf("%s.gitMajor=%d", p, v.major),
+			"-X", fmt.Sprintf("%s.gitMinor=%d", p, v.minor),
+			"-X", p+".gitCommit="+commit,
+			"-X", p+".gitTreeState="+treeState,
+			"-X", p+".buildDate=2000-01-01T00:00:00Z")
+	}
+	return strings.Join(flags, " ")
+}
+
 // writeWrapperModule writes a module that requires target (copying its go and
 // godebug directives) with the given replaces, and a tools.go importing pkgs.
-func writeWrapperModule(dir, name string, upstream *modfile.File, target module.Version, replaces []module.Version, pkgs []string) error {
+func writeWrapperModule(dir, name string, upstream *modfile.File, target module.Version, replaces []replacement, pkgs []string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -257,7 +285,7 @@ func writeWrapperModule(dir, name string, upstream *modfile.File, target module.
 		return err
 	}
 	for _, r := range replaces {
-		if err := f.AddReplace(r.Path, "", r.Path, r.Version); err != nil {
+		if err := f.AddReplace(r.Path, "", r.To.Path, r.To.Version); err != nil {
 			return err
 		}
 	}

@@ -81,12 +81,18 @@ func (p goPackage) hashedByContent() bool {
 // the node tools are built from (`go list -deps`), with CGO_ENABLED=0 as the
 // node tools are built.
 func builderPackages(ctx context.Context, root string) ([]goPackage, error) {
+	return listPackages(ctx, root, []string{"CGO_ENABLED=0"}, builderPatterns())
+}
+
+// listPackages lists the non-standard-library packages patterns are built
+// from, in module dir with env.
+func listPackages(ctx context.Context, dir string, env, patterns []string) ([]goPackage, error) {
 	var stdout, stderr bytes.Buffer
-	c := hostexec.Command("go", append([]string{"list", "-deps", "-json"}, builderPatterns()...)...)
-	c.Dir, c.Env = root, []string{"CGO_ENABLED=0"}
+	c := hostexec.Command("go", append([]string{"list", "-deps", "-json"}, patterns...)...)
+	c.Dir, c.Env = dir, env
 	c.Stdout, c.Stderr = &stdout, &stderr
 	if err := c.Run(ctx); err != nil {
-		return nil, fmt.Errorf("list the packages of the node-image builder: %w\n%s", err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("list the packages of %s: %w\n%s", strings.Join(patterns, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	var pkgs []goPackage
 	for dec := json.NewDecoder(&stdout); ; {
@@ -107,7 +113,7 @@ func builderPackages(ctx context.Context, root string) ([]goPackage, error) {
 		}
 	}
 	if len(pkgs) == 0 {
-		return nil, fmt.Errorf("go list names no package for %s in %s", strings.Join(builderPatterns(), " "), root)
+		return nil, fmt.Errorf("go list names no package for %s in %s", strings.Join(patterns, " "), dir)
 	}
 	return pkgs, nil
 }
@@ -158,11 +164,20 @@ func hashInputs(v version, goVersion string, mf *modfile.File, pkgs []goPackage)
 		fmt.Fprintf(h, "go.mod godebug %s\n", g)
 	}
 
+	if err := hashPackages(h, pkgs); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashPackages writes packages into h: the files of those hashed by content,
+// the module version and go.sum hash of the others.
+func hashPackages(h io.Writer, pkgs []goPackage) error {
 	sorted := append([]goPackage(nil), pkgs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ImportPath < sorted[j].ImportPath })
 	for i, p := range sorted {
 		if i > 0 && p.ImportPath == sorted[i-1].ImportPath {
-			return "", fmt.Errorf("hash the recipe: package %s listed twice", p.ImportPath)
+			return fmt.Errorf("hash the inputs: package %s listed twice", p.ImportPath)
 		}
 		if !p.hashedByContent() {
 			m := p.Module
@@ -177,11 +192,11 @@ func hashInputs(v version, goVersion string, mf *modfile.File, pkgs []goPackage)
 		for _, f := range files {
 			data, err := os.ReadFile(filepath.Join(p.Dir, f))
 			if err != nil {
-				return "", fmt.Errorf("hash the recipe: package %s: %w", p.ImportPath, err)
+				return fmt.Errorf("hash the inputs: package %s: %w", p.ImportPath, err)
 			}
 			fmt.Fprintf(h, "file %s %d\n", path.Join(p.ImportPath, filepath.ToSlash(f)), len(data))
 			h.Write(data)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return nil
 }
