@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
@@ -22,14 +23,22 @@ type tokenKey string
 // readVerifiedToken is a setup step: it reads the token the pod sees at
 // path and verifies it as the cluster's relying party for audience ("" =
 // the API's own audience, which on the suite's kind profiles is the issuer).
-// Only a token that verified reaches the assessments.
+// Only a token that verified reaches the assessments: a setup step, it
+// stops the feature (t.Fatal) when the token cannot be read or verified.
 func readVerifiedToken(key tokenKey, pod, path, audience string) features.Func {
 	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 		t.Helper()
-		if audience == "" {
-			audience = apiAudience(ctx, t)
+		aud := audience
+		if aud == "" {
+			var err error
+			if aud, err = apiAudience(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
-		vt := steps.ReadToken(ctx, t, pod, path, audience)
+		vt, err := steps.ReadToken(ctx, t, pod, path, aud)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return context.WithValue(ctx, key, vt)
 	}
 }
@@ -37,16 +46,25 @@ func readVerifiedToken(key tokenKey, pod, path, audience string) features.Func {
 // apiAudience is the audience of tokens requested without one: the API
 // audiences, which default to the issuers when --api-audiences is unset
 // (every suite profile); on an existing cluster, the discovery issuer.
-func apiAudience(ctx context.Context, t *testing.T) string {
-	t.Helper()
+func apiAudience(ctx context.Context) (string, error) {
 	if iss := steps.ClusterFrom(ctx).Issuer; iss != "" {
-		return iss
+		return iss, nil
 	}
 	pub, err := steps.Published(ctx, steps.ClusterFrom(ctx))
 	if err != nil {
-		t.Fatalf("service-account issuer: %v", err)
+		return "", fmt.Errorf("service-account issuer: %w", err)
 	}
-	return pub.Discovery.Issuer
+	return pub.Discovery.Issuer, nil
+}
+
+// liveIdentity reads pod name, then its ServiceAccount and node, from the
+// API server: what a pod-bound token or certificate must name.
+func liveIdentity(ctx context.Context, cs kubernetes.Interface, name string) (steps.Identity, error) {
+	pod, err := steps.Pod(ctx, cs, name)
+	if err != nil {
+		return steps.Identity{}, err
+	}
+	return steps.LiveIdentity(ctx, cs, pod)
 }
 
 func tokenFrom(ctx context.Context, t *testing.T, key tokenKey) *steps.VerifiedToken {
@@ -118,7 +136,11 @@ func assessPodToken(b *features.FeatureBuilder, key tokenKey, w tokenWant) *feat
 			}
 			want := w.Audience
 			if want == "" {
-				want = apiAudience(ctx, t)
+				var err error
+				if want, err = apiAudience(ctx); err != nil {
+					t.Error(err)
+					return ctx
+				}
 			}
 			if got := []string(vt.Claims.Audience); !slices.Equal(got, []string{want}) {
 				t.Errorf("aud = %q, want [%q]", got, want)
@@ -172,8 +194,11 @@ func assessPodToken(b *features.FeatureBuilder, key tokenKey, w tokenWant) *feat
 			if vt == nil {
 				return ctx
 			}
-			cs := steps.Clientset(ctx, t)
-			live := steps.LiveIdentity(ctx, t, cs, steps.Pod(ctx, t, cs, w.Pod))
+			live, err := liveIdentity(ctx, steps.Clientset(ctx, t), w.Pod)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			k := vt.Claims.Kubernetes
 			expectRef(t, "kubernetes.io.pod", k.Pod, live.Pod)
 			expectRef(t, "kubernetes.io.serviceaccount", &k.ServiceAccount, live.ServiceAccount)

@@ -87,6 +87,9 @@ func startSigner(name, path string, o signer.Options) features.Func {
 
 type signerKey struct{}
 
+// signerFrom returns the signer startSigner put in the context. Its absence
+// is a programming error (a feature without the setup step: a failed
+// startSigner stops the feature before any assessment), so it stays fatal.
 func signerFrom(ctx context.Context, t *testing.T) *signer.Signer {
 	t.Helper()
 	sg, _ := ctx.Value(signerKey{}).(*signer.Signer)
@@ -96,11 +99,13 @@ func signerFrom(ctx context.Context, t *testing.T) *signer.Signer {
 	return sg
 }
 
-// readCredentials reads a credential bundle file through the probe.
+// readCredentials reads a credential bundle file through the probe; on
+// failure it reports (t.Error) and returns nil credentials.
 func readCredentials(ctx context.Context, t *testing.T, pod, path string) (*pki.Credentials, *probe.FileReport) {
 	t.Helper()
-	f := steps.ReadContent(ctx, t, pod, path)
-	if f == nil {
+	f, err := steps.ReadContent(ctx, t, pod, path)
+	if err != nil {
+		t.Error(err)
 		return nil, nil
 	}
 	cr, err := pki.ParseCredentialBundle(f.Content)
@@ -131,7 +136,11 @@ func expectCredentials(ctx context.Context, t *testing.T, sg *signer.Signer, pod
 	} else if n != 3 || len(cr.Chain) != 2 || !cr.Chain[1].Equal(sg.Intermediate()) {
 		t.Errorf("chain of %d certificates, verified path %d long: want leaf then the signer's intermediate, verified up to its root", len(cr.Chain), n)
 	}
-	p := steps.Pod(ctx, t, steps.Clientset(ctx, t), pod)
+	p, err := steps.Pod(ctx, steps.Clientset(ctx, t), pod)
+	if err != nil {
+		t.Error(err)
+		return
+	}
 	ns, sa, name, ok := signer.Identity(leaf)
 	uid, _ := signer.PodUID(leaf)
 	if !ok || ns != p.Namespace || sa != p.Spec.ServiceAccountName || name != p.Name || uid != p.UID {
@@ -155,7 +164,11 @@ func documentedPodCertificatePod() features.Feature {
 		Setup(steps.DeployFixture("seed003-projected-volumes/podcertificate-pod.yaml")).
 		Setup(steps.WaitPodServing(pod)).
 		Assess("credentialbundle.pem: a PRIVATE KEY block, then the chain, leaf first", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			f := steps.ReadContent(ctx, t, pod, path)
+			f, err := steps.ReadContent(ctx, t, pod, path)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			var types []string
 			for _, b := range pki.Parse(f.Content).Blocks {
 				types = append(types, b.Type)
@@ -171,7 +184,9 @@ func documentedPodCertificatePod() features.Feature {
 			return ctx
 		}).
 		Assess("the file is 0644 root:root (defaultMode 420): the private key is readable by every user of the container", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if f := steps.ReadFile(ctx, t, pod, path); f.Mode != "0644" || f.UID != 0 || f.GID != 0 {
+			if f, err := steps.ReadFile(ctx, t, pod, path); err != nil {
+				t.Error(err)
+			} else if f.Mode != "0644" || f.UID != 0 || f.GID != 0 {
 				t.Errorf("%s: %s %d:%d, want 0644 0:0", path, f.Mode, f.UID, f.GID)
 			}
 			return ctx
@@ -182,8 +197,11 @@ func documentedPodCertificatePod() features.Feature {
 				t.Error(err)
 				return ctx
 			}
-			cs := steps.Clientset(ctx, t)
-			live := steps.LiveIdentity(ctx, t, cs, steps.Pod(ctx, t, cs, pod))
+			live, err := liveIdentity(ctx, steps.Clientset(ctx, t), pod)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			r := res.Request
 			got := fmt.Sprintf("pod %s/%s, sa %s/%s, node %s/%s", r.PodName, r.PodUID, r.ServiceAccountName, r.ServiceAccountUID, r.NodeName, r.NodeUID)
 			want := fmt.Sprintf("pod %s/%s, sa %s/%s, node %s/%s", live.Pod.Name, live.Pod.UID, live.ServiceAccount.Name, live.ServiceAccount.UID, live.Node.Name, live.Node.UID)
@@ -249,12 +267,22 @@ func podCertificateSeparateFiles() features.Feature {
 		})).
 		Setup(steps.WaitPodServing(pod)).
 		Assess("keyPath holds only the key, certificateChainPath only the chain, and they belong together", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			key, err := pki.ParseKeyFile(steps.ReadContent(ctx, t, pod, dir+"/only.key").Content)
+			kf, err := steps.ReadContent(ctx, t, pod, dir+"/only.key")
 			if err != nil {
 				t.Error(err)
 				return ctx
 			}
-			chain, err := pki.ParseChainFile(steps.ReadContent(ctx, t, pod, dir+"/only.crt").Content)
+			key, err := pki.ParseKeyFile(kf.Content)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			cf, err := steps.ReadContent(ctx, t, pod, dir+"/only.crt")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			chain, err := pki.ParseChainFile(cf.Content)
 			if err != nil {
 				t.Error(err)
 				return ctx
@@ -268,8 +296,18 @@ func podCertificateSeparateFiles() features.Feature {
 				return ctx
 			}
 			expectCredentials(ctx, t, signerFrom(ctx, t), pod, "ECDSAP256", cr)
-			key, kerr := pki.ParseKeyFile(steps.ReadContent(ctx, t, pod, dir+"/tls.key").Content)
-			chain, cerr := pki.ParseChainFile(steps.ReadContent(ctx, t, pod, dir+"/tls.crt").Content)
+			kf, kerr := steps.ReadContent(ctx, t, pod, dir+"/tls.key")
+			cf, cerr := steps.ReadContent(ctx, t, pod, dir+"/tls.crt")
+			if kerr != nil || cerr != nil {
+				for _, err := range []error{kerr, cerr} {
+					if err != nil {
+						t.Error(err)
+					}
+				}
+				return ctx
+			}
+			key, kerr := pki.ParseKeyFile(kf.Content)
+			chain, cerr := pki.ParseChainFile(cf.Content)
 			switch {
 			case kerr != nil || cerr != nil:
 				t.Errorf("tls.key: %v; tls.crt: %v", kerr, cerr)
@@ -327,15 +365,21 @@ func podCertificateValidation() features.Feature {
 			}
 			return ctx
 		}).
-		Assess("a node may not request the certificate of a pod on another node", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+		Assess("a node may not request the certificate of a pod on another node", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			s := steps.FeatureSigner(ctx, "valid")
-			ctx = steps.CreatePod(steps.ProbePod("victim").Projected("creds", "/creds", nil, podCertSource(podCert(s, "ED25519", "bundle.pem"))))(ctx, t, cfg)
+			if err := steps.CreatePodNow(ctx, t, steps.ProbePod("victim").Projected("creds", "/creds", nil, podCertSource(podCert(s, "ED25519", "bundle.pem")))); err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if err := steps.WaitPodServingFor(ctx, t, "victim", steps.PodStartTimeout); err != nil {
 				t.Error(err)
 				return ctx
 			}
-			cs := steps.Clientset(ctx, t)
-			live := steps.LiveIdentity(ctx, t, cs, steps.Pod(ctx, t, cs, "victim"))
+			live, err := liveIdentity(ctx, steps.Clientset(ctx, t), "victim")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			other := "kic-other-node"
 			node, err := steps.ImpersonatingNode(ctx, t, other)
 			if err != nil {
@@ -559,7 +603,11 @@ func podCertificateMutualTLS() features.Feature {
 				t.Error(err)
 				return ctx
 			}
-			server := steps.Pod(ctx, t, steps.Clientset(ctx, t), "tls-server")
+			server, err := steps.Pod(ctx, steps.Clientset(ctx, t), "tls-server")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			d, err := pc.DialTLS(ctx, ns, "tls-client", creds, dir+"/trust.pem", net.JoinHostPort(server.Status.PodIP, fmt.Sprint(port)), "", true)
 			if err != nil {
 				t.Error(err)
@@ -589,7 +637,11 @@ func podCertificateMutualTLS() features.Feature {
 		Assess("a certificate of another CA is refused", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			ns := steps.Namespace(ctx)
 			pc := steps.Probe(ctx, t)
-			server := steps.Pod(ctx, t, steps.Clientset(ctx, t), "tls-server")
+			server, err := steps.Pod(ctx, steps.Clientset(ctx, t), "tls-server")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			// The client trusts only the cluster's CA (kube-api-access):
 			// the server's pod certificate must not verify.
 			d, err := pc.DialTLS(ctx, ns, "tls-client", probe.TLSCredentials{Bundle: dir + "/bundle.pem"},
@@ -628,7 +680,11 @@ func podCertificateFileModes() features.Feature {
 	for _, r := range rows {
 		pod := "pc-modes-" + r.name
 		b = b.Assess(r.name, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			got := steps.ReadFile(ctx, t, pod, dir+"/bundle.pem")
+			got, err := steps.ReadFile(ctx, t, pod, dir+"/bundle.pem")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if got.Mode != r.token.mode || got.UID != r.token.uid || got.GID != r.token.gid {
 				t.Errorf("bundle.pem: %s %d:%d, want %s %d:%d", got.Mode, got.UID, got.GID, r.token.mode, r.token.uid, r.token.gid)
 			}

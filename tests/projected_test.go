@@ -51,12 +51,20 @@ func allInOne() features.Feature {
 		Assess("my-group/my-username is the Secret's username", expectContent(pod, dir+"/my-group/my-username", "admin-kic")).
 		Assess("my-group/my-config is the ConfigMap's config", expectContent(pod, dir+"/my-group/my-config", "log-level=debug\n")).
 		Assess("labels are the pod's labels", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			p := steps.Pod(ctx, t, steps.Clientset(ctx, t), pod)
+			p, err := steps.Pod(ctx, steps.Clientset(ctx, t), pod)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			return expectContent(pod, dir+"/labels", formatLabels(p.Labels))(ctx, t, cfg)
 		}).
 		Assess("cpu_limit is the node's allocatable CPU (the container sets no limit)", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 			cs := steps.Clientset(ctx, t)
-			p := steps.Pod(ctx, t, cs, pod)
+			p, err := steps.Pod(ctx, cs, pod)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			node, err := cs.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
 			if err != nil {
 				t.Error(err)
@@ -83,7 +91,9 @@ func twoSecretsMode511() features.Feature {
 		Assess("my-username is mysecret's username, mode 0644", expectFile(pod, dir+"/my-group/my-username", "admin-kic", "0644", 0, 0)).
 		Assess("my-password is mysecret2's password, mode 0777", expectFile(pod, dir+"/my-group/my-password", "s3cr3t-kic", "0777", 0, 0)).
 		Assess("the volume is mounted read-only", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if f := steps.ReadFile(ctx, t, pod, dir+"/my-group/my-password"); !f.ReadOnlyMount {
+			if f, err := steps.ReadFile(ctx, t, pod, dir+"/my-group/my-password"); err != nil {
+				t.Error(err) // the write test is still made
+			} else if !f.ReadOnlyMount {
 				t.Errorf("%s is on mount %s, not read-only", f.Path, f.MountPoint)
 			}
 			expectReadOnly(ctx, t, pod, dir+"/my-group")
@@ -163,7 +173,11 @@ func fileModes() features.Feature {
 				path string
 				want modeWant
 			}{{"/modes/token", r.token}, {"/modes/plain", r.plain}, {"/modes/mode511", r.m511}} {
-				got := steps.ReadFile(ctx, t, pod, f.path)
+				got, err := steps.ReadFile(ctx, t, pod, f.path)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
 				if got.Mode != f.want.mode || got.UID != f.want.uid || got.GID != f.want.gid {
 					t.Errorf("%s: %s %d:%d, want %s %d:%d", f.path, got.Mode, got.UID, got.GID, f.want.mode, f.want.uid, f.want.gid)
 				}
@@ -219,7 +233,9 @@ func createConfigMap(name string, data map[string]string) features.Func {
 
 func expectContent(pod, path, want string) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-		if f := steps.ReadContent(ctx, t, pod, path); string(f.Content) != want {
+		if f, err := steps.ReadContent(ctx, t, pod, path); err != nil {
+			t.Error(err)
+		} else if string(f.Content) != want {
 			t.Errorf("%s holds %q, want %q", path, f.Content, want)
 		}
 		return ctx
@@ -228,7 +244,11 @@ func expectContent(pod, path, want string) features.Func {
 
 func expectFile(pod, path, content, mode string, uid, gid uint32) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-		f := steps.ReadContent(ctx, t, pod, path)
+		f, err := steps.ReadContent(ctx, t, pod, path)
+		if err != nil {
+			t.Error(err)
+			return ctx
+		}
 		if string(f.Content) != content || f.Mode != mode || f.UID != uid || f.GID != gid {
 			t.Errorf("%s: %q %s %d:%d, want %q %s %d:%d", path, f.Content, f.Mode, f.UID, f.GID, content, mode, uid, gid)
 		}
@@ -306,8 +326,12 @@ func ephemeralContainers() features.Feature {
 		Assess("after the next write (rotation): the token is 0644 root:root, readable by both", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			pc := steps.Probe(ctx, t)
 			ns := steps.Namespace(ctx)
-			first := steps.ReadFile(ctx, t, pod, path)
-			err := wait.For(ctx, "the kubelet to rewrite the token", wait.Options{Timeout: 11 * time.Minute, Interval: 5 * time.Second, Due: "due 470-570 s after the token's iat"},
+			first, err := steps.ReadFile(ctx, t, pod, path)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			err = wait.For(ctx, "the kubelet to rewrite the token", wait.Options{Timeout: 11 * time.Minute, Interval: 5 * time.Second, Due: "due 470-570 s after the token's iat"},
 				func(ctx context.Context) (bool, string, error) {
 					r, err := pc.Files(ctx, ns, pod, path)
 					if err != nil {

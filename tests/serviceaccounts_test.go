@@ -47,13 +47,24 @@ func defaultServiceAccount() features.Feature {
 		Setup(steps.CreatePod(steps.ProbePod("plain"))).
 		Setup(steps.WaitPodServing("plain")).
 		Assess("the pod's serviceAccountName is default", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if p := steps.Pod(ctx, t, steps.Clientset(ctx, t), "plain"); p.Spec.ServiceAccountName != "default" {
+			if p, err := steps.Pod(ctx, steps.Clientset(ctx, t), "plain"); err != nil {
+				t.Error(err)
+			} else if p.Spec.ServiceAccountName != "default" {
 				t.Errorf("serviceAccountName %q, want default", p.Spec.ServiceAccountName)
 			}
 			return ctx
 		}).
 		Assess("its token authenticates as the default ServiceAccount", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			vt := steps.ReadToken(ctx, t, "plain", kubeAPIAccess, apiAudience(ctx, t))
+			aud, err := apiAudience(ctx)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			vt, err := steps.ReadToken(ctx, t, "plain", kubeAPIAccess, aud)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if want := "system:serviceaccount:" + steps.Namespace(ctx) + ":default"; vt.Claims.Subject != want {
 				t.Errorf("sub %q, want %q", vt.Claims.Subject, want)
 			}
@@ -68,8 +79,11 @@ func defaultServiceAccount() features.Feature {
 			}
 			return ctx
 		}).
-		Assess("outdated: a new ServiceAccount gets no token Secret (since 1.24)", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			steps.CreateServiceAccount("build-robot")(ctx, t, cfg)
+		Assess("outdated: a new ServiceAccount gets no token Secret (since 1.24)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			if err := steps.CreateServiceAccountNow(ctx, t, "build-robot"); err != nil {
+				t.Error(err)
+				return ctx
+			}
 			cs := steps.Clientset(ctx, t)
 			// The token controller used to add one within a second or two.
 			err := wait.Holds(ctx, "build-robot has no token Secret", wait.Options{Timeout: 5 * time.Second, Interval: time.Second},
@@ -133,7 +147,11 @@ func automount() features.Feature {
 			if r.Exists != c.mounted {
 				t.Errorf("%s exists %v, want %v (ServiceAccount %s, pod automount %v)", kubeAPIAccess, r.Exists, c.mounted, c.sa, fmtBool(c.pod))
 			}
-			p := steps.Pod(ctx, t, cs, c.name)
+			p, err := steps.Pod(ctx, cs, c.name)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			has := false
 			for _, v := range p.Spec.Volumes {
 				has = has || strings.HasPrefix(v.Name, "kube-api-access-")
@@ -245,14 +263,20 @@ func imagePullSecrets() features.Feature {
 		}).
 		Setup(steps.CreatePod(steps.ProbePod("after"))).
 		Assess("the new pod has imagePullSecrets myregistrykey", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			p := steps.Pod(ctx, t, steps.Clientset(ctx, t), "after")
+			p, err := steps.Pod(ctx, steps.Clientset(ctx, t), "after")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if len(p.Spec.ImagePullSecrets) != 1 || p.Spec.ImagePullSecrets[0].Name != "myregistrykey" {
 				t.Errorf("imagePullSecrets %v, want [myregistrykey]", p.Spec.ImagePullSecrets)
 			}
 			return ctx
 		}).
 		Assess("the pod created before has none", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if p := steps.Pod(ctx, t, steps.Clientset(ctx, t), "before"); len(p.Spec.ImagePullSecrets) != 0 {
+			if p, err := steps.Pod(ctx, steps.Clientset(ctx, t), "before"); err != nil {
+				t.Error(err)
+			} else if len(p.Spec.ImagePullSecrets) != 0 {
 				t.Errorf("imagePullSecrets %v, want none", p.Spec.ImagePullSecrets)
 			}
 			return ctx

@@ -177,10 +177,18 @@ func extendedDefaultToken() features.Feature {
 	b = assessPodToken(b, "api-3607", tokenWant{Pod: "extension", ServiceAccount: "default", Lifetime: extendedLifetime, Extended: true})
 	b = assessPodToken(b, "vault-3607", tokenWant{Pod: "extension", ServiceAccount: "default", Audience: "vault", Lifetime: 3607 * time.Second})
 	return b.Assess("TokenRequest for the pod, 3607 s: exp a year away, status.expirationTimestamp iat + 3607 s", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-		cs := steps.Clientset(ctx, t)
-		pod := steps.Pod(ctx, t, cs, "extension")
+		pod, err := steps.Pod(ctx, steps.Clientset(ctx, t), "extension")
+		if err != nil {
+			t.Error(err)
+			return ctx
+		}
+		aud, err := apiAudience(ctx)
+		if err != nil {
+			t.Error(err)
+			return ctx
+		}
 		tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3607)),
-			BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}}, apiAudience(ctx, t))
+			BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}}, aud)
 		if vt == nil {
 			return ctx
 		}
@@ -225,13 +233,21 @@ func tokenRequestBindings() features.Feature {
 		Setup(createSecretData("binding", map[string]string{"k": "v"})).
 		Assess("bound to a pod: kubernetes.io names the pod and its node", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			cs := steps.Clientset(ctx, t)
-			pod := steps.Pod(ctx, t, cs, "bound")
+			pod, err := steps.Pod(ctx, cs, "bound")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{Audiences: []string{"kic-test"},
 				BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}}, "kic-test")
 			if vt == nil {
 				return ctx
 			}
-			live := steps.LiveIdentity(ctx, t, cs, pod)
+			live, err := steps.LiveIdentity(ctx, cs, pod)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			expectRef(t, "kubernetes.io.pod", vt.Claims.Kubernetes.Pod, live.Pod)
 			expectRef(t, "kubernetes.io.node", vt.Claims.Kubernetes.Node, live.Node)
 			if vt.Claims.Kubernetes.Secret != nil {
@@ -358,8 +374,11 @@ func tokenReviewIdentity() features.Feature {
 				return ctx
 			}
 			ns := steps.Namespace(ctx)
-			cs := steps.Clientset(ctx, t)
-			live := steps.LiveIdentity(ctx, t, cs, steps.Pod(ctx, t, cs, "reviewed"))
+			live, err := liveIdentity(ctx, steps.Clientset(ctx, t), "reviewed")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if want := "system:serviceaccount:" + ns + ":default"; st.User.Username != want {
 				t.Errorf("username %q, want %q", st.User.Username, want)
 			}
@@ -417,13 +436,19 @@ func podDeletionInvalidates() features.Feature {
 			expectInvalidWithin(ctx, t, vt, deleted, "pod deletion")
 			return ctx
 		}).
-		Assess("a new pod of the same name does not revive it", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+		Assess("a new pod of the same name does not revive it", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			vt := tokenFrom(ctx, t, "kube-api-access")
 			if vt == nil {
 				return ctx
 			}
-			steps.CreatePod(steps.ProbePod("doomed"))(ctx, t, cfg)
-			steps.WaitPodServing("doomed")(ctx, t, cfg)
+			if err := steps.CreatePodNow(ctx, t, steps.ProbePod("doomed")); err != nil {
+				t.Error(err)
+				return ctx
+			}
+			if err := steps.WaitPodServingFor(ctx, t, "doomed", steps.PodStartTimeout); err != nil {
+				t.Error(err)
+				return ctx
+			}
 			expectStillInvalid(ctx, t, vt)
 			return ctx
 		}).Feature()
@@ -531,8 +556,13 @@ func serviceAccountDeletionInvalidates() features.Feature {
 		WithLabel("area", "tokens").WithLabel("source", "seed001").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreateServiceAccount("build-robot")).
-		Assess("the token dies with the ServiceAccount and stays dead", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			_, vt := requestVerified(ctx, t, "build-robot", authenticationv1.TokenRequestSpec{}, apiAudience(ctx, t))
+		Assess("the token dies with the ServiceAccount and stays dead", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			aud, err := apiAudience(ctx)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			_, vt := requestVerified(ctx, t, "build-robot", authenticationv1.TokenRequestSpec{}, aud)
 			if vt == nil {
 				return ctx
 			}
@@ -544,7 +574,10 @@ func serviceAccountDeletionInvalidates() features.Feature {
 				return ctx
 			}
 			expectInvalidWithin(ctx, t, vt, deleted, "ServiceAccount deletion")
-			steps.CreateServiceAccount("build-robot")(ctx, t, cfg)
+			if err := steps.CreateServiceAccountNow(ctx, t, "build-robot"); err != nil {
+				t.Error(err)
+				return ctx
+			}
 			expectStillInvalid(ctx, t, vt)
 			return ctx
 		}).Feature()
@@ -562,8 +595,13 @@ func secretDeletionInvalidates() features.Feature {
 			if sec == nil {
 				return ctx
 			}
+			aud, err := apiAudience(ctx)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			_, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{
-				BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: sec.Name, UID: sec.UID}}, apiAudience(ctx, t))
+				BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: sec.Name, UID: sec.UID}}, aud)
 			if vt == nil {
 				return ctx
 			}
@@ -860,7 +898,11 @@ func rotation() features.Feature {
 			if first == nil {
 				return ctx
 			}
-			f := steps.ReadFile(ctx, t, pod, sub)
+			f, err := steps.ReadFile(ctx, t, pod, sub)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if f.SHA256 != sha(first.Raw) {
 				t.Errorf("subPath %s now holds sha256:%.12s, want the old token %s: a subPath mount receives no updates", sub, f.SHA256, first.Fingerprint)
 			}

@@ -148,8 +148,9 @@ func expectCertSet(ctx context.Context, t *testing.T, pod, path string, want pki
 // expectEmptyFile requires a 0-byte file at path.
 func expectEmptyFile(ctx context.Context, t *testing.T, pod, path string) {
 	t.Helper()
-	f := steps.ReadFile(ctx, t, pod, path)
-	if f == nil {
+	f, err := steps.ReadFile(ctx, t, pod, path)
+	if err != nil {
+		t.Error(err)
 		return
 	}
 	if !f.Exists || f.Size != 0 {
@@ -193,7 +194,9 @@ func documentedTrustBundlePod() features.Feature {
 		}).
 		Assess("both files are 0644 root:root on a read-only mount (no securityContext)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			for _, p := range []string{dir + "/example-roots.pem", dir + "/mysigner-roots.pem"} {
-				if f := steps.ReadFile(ctx, t, pod, p); f.Mode != "0644" || f.UID != 0 || f.GID != 0 || !f.ReadOnlyMount {
+				if f, err := steps.ReadFile(ctx, t, pod, p); err != nil {
+					t.Error(err)
+				} else if f.Mode != "0644" || f.UID != 0 || f.GID != 0 || !f.ReadOnlyMount {
 					t.Errorf("%s: %s %d:%d, read-only mount %v; want 0644 0:0 read-only", p, f.Mode, f.UID, f.GID, f.ReadOnlyMount)
 				}
 			}
@@ -236,7 +239,11 @@ func bundleNormalisation() features.Feature {
 		}).
 		Assess("comments and text between blocks are dropped, base64 rewrapped at 64 columns, no headers", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			for _, p := range []string{dir + "/all.pem", dir + "/messy.pem"} {
-				f := steps.ReadContent(ctx, t, pod, p)
+				f, err := steps.ReadContent(ctx, t, pod, p)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
 				parsed := pki.Parse(f.Content)
 				if parsed.Rest != "" {
 					t.Errorf("%s keeps text outside the blocks: %q", p, parsed.Rest)
@@ -345,26 +352,26 @@ func expectPodRefused(ctx context.Context, t *testing.T, what string, b *steps.P
 func nilSelectorDefect() features.Feature {
 	const dir = "/nil"
 	cas, err := newCAs("nil selector root")
-	nilPod := func(name string) features.Func {
-		return steps.CreatePodFrom(func(ctx context.Context) *steps.PodBuilder {
-			return steps.ProbePod(name).Projected("ctb", dir, nil, bySigner(steps.FeatureSigner(ctx, "nil"), nil, "nil.pem", true))
-		})
+	nilPod := func(ctx context.Context, name string) *steps.PodBuilder {
+		return steps.ProbePod(name).Projected("ctb", dir, nil, bySigner(steps.FeatureSigner(ctx, "nil"), nil, "nil.pem", true))
 	}
 	return features.New("no labelSelector selects no bundle, also after a labelSelector {} projection of the signer").
 		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("defect", defects.KubeletCTBNilSelector.ID).
 		Setup(failed(err)).
 		Setup(steps.CreateNamespace()).
 		Setup(signerBundle("nil", "one", nil, cas["nil selector root"].PEM())).
-		Setup(nilPod("nil-first")).
+		Setup(steps.CreatePodFrom(func(ctx context.Context) *steps.PodBuilder { return nilPod(ctx, "nil-first") })).
 		Setup(steps.WaitPodServing("nil-first")).
 		Assess("before any {} projection of the signer, no labelSelector gives an empty file", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			expectEmptyFile(ctx, t, "nil-first", dir+"/nil.pem")
 			return ctx
 		}).
-		Assess("labelSelector {} of the same signer gives its certificate", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			ctx = steps.CreatePodFrom(func(ctx context.Context) *steps.PodBuilder {
-				return steps.ProbePod("everything").Projected("ctb", dir, nil, bySigner(steps.FeatureSigner(ctx, "nil"), everything(), "all.pem", false))
-			})(ctx, t, cfg)
+		Assess("labelSelector {} of the same signer gives its certificate", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			everyBundle := steps.ProbePod("everything").Projected("ctb", dir, nil, bySigner(steps.FeatureSigner(ctx, "nil"), everything(), "all.pem", false))
+			if err := steps.CreatePodNow(ctx, t, everyBundle); err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if err := steps.WaitPodServingFor(ctx, t, "everything", steps.PodStartTimeout); err != nil {
 				t.Error(err)
 				return ctx
@@ -372,8 +379,11 @@ func nilSelectorDefect() features.Feature {
 			expectCertSet(ctx, t, "everything", dir+"/all.pem", pki.SetOf(cas["nil selector root"]))
 			return ctx
 		}).
-		Assess("after it, no labelSelector still gives an empty file (known defect "+defects.KubeletCTBNilSelector.ID+")", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			ctx = nilPod("nil-after")(ctx, t, cfg)
+		Assess("after it, no labelSelector still gives an empty file (known defect "+defects.KubeletCTBNilSelector.ID+")", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			if err := steps.CreatePodNow(ctx, t, nilPod(ctx, "nil-after")); err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if err := steps.WaitPodServingFor(ctx, t, "nil-after", steps.PodStartTimeout); err != nil {
 				t.Error(err)
 				return ctx
@@ -383,7 +393,11 @@ func nilSelectorDefect() features.Feature {
 				t.Error(err)
 				return ctx
 			}
-			f := steps.ReadContent(ctx, t, "nil-after", dir+"/nil.pem")
+			f, err := steps.ReadContent(ctx, t, "nil-after", dir+"/nil.pem")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			set, _, perr := pki.ParseCertSet(f.Content)
 			o := defects.Observation{Version: version}
 			switch {
@@ -742,7 +756,11 @@ func trustBundleFileModes() features.Feature {
 	for _, r := range rows {
 		pod := "ctb-modes-" + r.name
 		b = b.Assess(r.name, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			got := steps.ReadFile(ctx, t, pod, dir+"/roots.pem")
+			got, err := steps.ReadFile(ctx, t, pod, dir+"/roots.pem")
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			if got.Mode != r.token.mode || got.UID != r.token.uid || got.GID != r.token.gid {
 				t.Errorf("roots.pem: %s %d:%d, want %s %d:%d", got.Mode, got.UID, got.GID, r.token.mode, r.token.uid, r.token.gid)
 			}

@@ -104,36 +104,59 @@ func WireProbe(spec *corev1.PodSpec) {
 	}
 }
 
-// CreatePod creates the built pod in the feature's namespace.
+// CreatePod is a setup step creating the built pod in the feature's
+// namespace; it stops the feature when the pod cannot be created.
 func CreatePod(b *PodBuilder) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 		t.Helper()
-		s, err := SuiteFrom(ctx)
-		if err != nil {
+		if err := CreatePodNow(ctx, t, b); err != nil {
 			t.Fatal(err)
-		}
-		pod := b.Build(s, Namespace(ctx))
-		cctx, cancel := context.WithTimeout(ctx, APITimeout)
-		defer cancel()
-		if _, err := Clientset(ctx, t).CoreV1().Pods(pod.Namespace).Create(cctx, pod, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create pod %s: %v", pod.Name, err)
 		}
 		return ctx
 	}
 }
 
-// CreateServiceAccount creates a ServiceAccount in the feature's namespace.
+// CreatePodNow is CreatePod as a call, for an assessment: it returns the
+// error for the assessment to report (t.Error) rather than stopping the
+// feature.
+func CreatePodNow(ctx context.Context, t *testing.T, b *PodBuilder) error {
+	t.Helper()
+	s, err := SuiteFrom(ctx)
+	if err != nil {
+		return err
+	}
+	pod := b.Build(s, Namespace(ctx))
+	cctx, cancel := context.WithTimeout(ctx, APITimeout)
+	defer cancel()
+	if _, err := Clientset(ctx, t).CoreV1().Pods(pod.Namespace).Create(cctx, pod, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create pod %s: %w", pod.Name, err)
+	}
+	return nil
+}
+
+// CreateServiceAccount is a setup step creating a ServiceAccount in the
+// feature's namespace; it stops the feature when that fails.
 func CreateServiceAccount(name string) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 		t.Helper()
-		cctx, cancel := context.WithTimeout(ctx, APITimeout)
-		defer cancel()
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if _, err := Clientset(ctx, t).CoreV1().ServiceAccounts(Namespace(ctx)).Create(cctx, sa, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create ServiceAccount %s: %v", name, err)
+		if err := CreateServiceAccountNow(ctx, t, name); err != nil {
+			t.Fatal(err)
 		}
 		return ctx
 	}
+}
+
+// CreateServiceAccountNow is CreateServiceAccount as a call, for an
+// assessment: it returns the error for the assessment to report.
+func CreateServiceAccountNow(ctx context.Context, t *testing.T, name string) error {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, APITimeout)
+	defer cancel()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := Clientset(ctx, t).CoreV1().ServiceAccounts(Namespace(ctx)).Create(cctx, sa, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create ServiceAccount %s: %w", name, err)
+	}
+	return nil
 }
 
 // DeletePod deletes a pod of the feature's namespace and waits until it is
@@ -195,8 +218,9 @@ func AddEphemeralContainer(ctx context.Context, t *testing.T, pod string, ec cor
 		})
 }
 
-// CreatePodFrom creates a pod whose spec depends on the feature's context
-// (its namespace's signer names, for example).
+// CreatePodFrom is a setup step creating a pod whose spec depends on the
+// feature's context (its namespace's signer names, for example). An
+// assessment calls CreatePodNow(ctx, t, build(ctx)) instead.
 func CreatePodFrom(build func(ctx context.Context) *PodBuilder) features.Func {
 	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 		t.Helper()

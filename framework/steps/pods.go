@@ -67,7 +67,9 @@ func deployFixture(name string, more ...decoder.DecodeOption) features.Func {
 	}
 }
 
-// WaitPodServing waits until the pod runs and its probe answers.
+// WaitPodServing is a setup step waiting until the pod runs and its probe
+// answers; it stops the feature when the pod does not. An assessment calls
+// WaitPodServingFor.
 func WaitPodServing(name string) features.Func {
 	return func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 		t.Helper()
@@ -130,31 +132,31 @@ func describePod(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) 
 }
 
 // Pod returns the live pod.
-func Pod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name string) *corev1.Pod {
-	t.Helper()
+func Pod(ctx context.Context, cs kubernetes.Interface, name string) (*corev1.Pod, error) {
 	pod, err := cs.CoreV1().Pods(Namespace(ctx)).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("get pod %s/%s: %v", Namespace(ctx), name, err)
+		return nil, fmt.Errorf("get pod %s/%s: %w", Namespace(ctx), name, err)
 	}
-	return pod
+	return pod, nil
 }
 
 // ReadFile returns what the probe in pod sees at path: metadata, size and
-// SHA-256, not the bytes. It fails the test when the probe cannot be asked or
-// the file is missing.
-func ReadFile(ctx context.Context, t *testing.T, pod, path string) *probe.FileReport {
+// SHA-256, not the bytes. It returns an error when the probe cannot be asked
+// or the file is missing or unreadable: an assessment reports it (t.Error)
+// and returns, so that the feature's other assessments still run.
+func ReadFile(ctx context.Context, t *testing.T, pod, path string) (*probe.FileReport, error) {
 	t.Helper()
 	return readFile(ctx, t, pod, path, false)
 }
 
 // ReadContent is ReadFile with the file's bytes, for an assertion that needs
 // them; secret bytes must not be logged (use token.Fingerprint).
-func ReadContent(ctx context.Context, t *testing.T, pod, path string) *probe.FileReport {
+func ReadContent(ctx context.Context, t *testing.T, pod, path string) (*probe.FileReport, error) {
 	t.Helper()
 	return readFile(ctx, t, pod, path, true)
 }
 
-func readFile(ctx context.Context, t *testing.T, pod, path string, content bool) *probe.FileReport {
+func readFile(ctx context.Context, t *testing.T, pod, path string, content bool) (*probe.FileReport, error) {
 	t.Helper()
 	pc := Probe(ctx, t)
 	ctx, cancel := context.WithTimeout(ctx, APITimeout)
@@ -165,19 +167,19 @@ func readFile(ctx context.Context, t *testing.T, pod, path string, content bool)
 	}
 	r, err := read(ctx, Namespace(ctx), pod, path)
 	if err != nil {
-		t.Fatalf("read %s in pod %s: %v", path, pod, err)
+		return nil, fmt.Errorf("read %s in pod %s: %w", path, pod, err)
 	}
 	f, err := r.File(path)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err // names the pod and the path
 	}
 	if !f.Exists {
-		t.Fatalf("pod %s sees no file at %s (%s)", pod, path, f.Error)
+		return nil, fmt.Errorf("pod %s sees no file at %s (%s)", pod, path, f.Error)
 	}
 	if f.Error != "" {
-		t.Fatalf("pod %s cannot read %s: %s", pod, path, f.Error)
+		return nil, fmt.Errorf("pod %s cannot read %s: %s", pod, path, f.Error)
 	}
-	return f
+	return f, nil
 }
 
 // WaitPodEvent waits for an event of the pod with the given reason whose

@@ -139,6 +139,9 @@ func ClusterFrom(ctx context.Context) *Cluster {
 }
 
 // Probe returns the client for the run's probes on the feature's cluster.
+// A context without the suite configuration is a programming error (TestMain
+// sets it for every feature), so it stops the test (t.Fatal) even in an
+// assessment.
 func Probe(ctx context.Context, t *testing.T) *probe.Client {
 	t.Helper()
 	s, err := SuiteFrom(ctx)
@@ -148,7 +151,9 @@ func Probe(ctx context.Context, t *testing.T) *probe.Client {
 	return probe.NewClient(Clientset(ctx, t), s.ProbeSecret)
 }
 
-// Clientset returns the clientset of the feature's cluster.
+// Clientset returns the clientset of the feature's cluster. A context
+// without a cluster is a programming error (the runtime sets it for every
+// feature), so it stops the test (t.Fatal) even in an assessment.
 func Clientset(ctx context.Context, t *testing.T) kubernetes.Interface {
 	t.Helper()
 	c := ClusterFrom(ctx)

@@ -144,15 +144,18 @@ func CallAPIWithToken(ctx context.Context, c *Cluster, raw string) (int, error) 
 }
 
 // ReadToken reads a token file in a pod and verifies it for the audiences.
-// It fails the step (t.Fatal) when the file is missing or the token does not
+// It returns an error when the file is missing or the token does not
 // verify: nothing about an unverified token is judged.
-func ReadToken(ctx context.Context, t *testing.T, pod, path string, audiences ...string) *VerifiedToken {
+func ReadToken(ctx context.Context, t *testing.T, pod, path string, audiences ...string) (*VerifiedToken, error) {
 	t.Helper()
-	f := ReadContent(ctx, t, pod, path)
+	f, err := ReadContent(ctx, t, pod, path)
+	if err != nil {
+		return nil, err
+	}
 	vt, err := VerifyToken(ctx, ClusterFrom(ctx), string(f.Content), audiences...)
 	if err != nil {
-		t.Fatalf("token at %s in pod %s: %v", path, pod, err)
+		return nil, fmt.Errorf("token at %s in pod %s: %w", path, pod, err)
 	}
 	t.Logf("token %s at %s verified: %s", vt.Fingerprint, path, vt.Claims.Summary())
-	return vt
+	return vt, nil
 }
