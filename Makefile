@@ -198,8 +198,24 @@ check: ## gofmt, go vet and the checked-in cluster renderings.
 	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "gofmt needed: $$files"; exit 1; fi
 	$(GO) vet ./...
 
+# The source-build path, so that it cannot rot: the published release
+# unpacked as a source tree (unchanged), built into a node image through
+# --kubernetes-source, and one feature run on it. The feature is the
+# nil-selector trust-bundle check: on an unchanged tree its known defect is
+# reproduced, as on the published image. A node whose images were not
+# imported fails to start its kubelet, so the cluster itself checks the import.
+SOURCE_CHECK_VERSION := v1.37.2
+SOURCE_CHECK_TREE    := $(CURDIR)/_build/src/kubernetes-$(SOURCE_CHECK_VERSION)
+SOURCE_CHECK_TEST    := TestClusterTrustBundles/no_labelSelector
+
+.PHONY: source-check
+source-check: host-setup ## Build the node image from the published release unpacked as a source tree and run one feature on it (part of make test).
+	@test -f $(SOURCE_CHECK_TREE)/.kic-source || { rm -rf $(SOURCE_CHECK_TREE) && $(GO) run ./scripts/nodeimage unpack --kubernetes-version $(SOURCE_CHECK_VERSION) --dir $(SOURCE_CHECK_TREE); }
+	$(MAKE) --no-print-directory node-image KUBERNETES_SOURCE=$(SOURCE_CHECK_TREE) KUBERNETES_VERSION= NODE_IMAGE_TAG_FILE=$(ARTIFACTS)/source-check.node-image
+	$(MAKE) --no-print-directory conformance ARTIFACTS=$(ARTIFACTS)/source-check NODE_IMAGE=$$(cat $(ARTIFACTS)/source-check.node-image) RUN="-run '$(SOURCE_CHECK_TEST)'" ARGS=
+
 .PHONY: test
-test: check unit conformance ## The project's own tests: checks, unit tests, and the suite on a live kind cluster.
+test: check unit conformance source-check ## The project's own tests: checks, unit tests, the suite on live kind clusters, and the source-build path.
 
 .PHONY: bench
 bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, the whole suite (wall time vs floor, peak memory of all nodes); writes _artifacts/bench.md.

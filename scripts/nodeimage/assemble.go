@@ -292,14 +292,35 @@ func (b *builder) removeOlderImages(ctx context.Context, l *stepLog, keep string
 		if err != nil {
 			return fmt.Errorf("remove the older node image %s: %w", ref, errors.Join(rmiErr, err))
 		}
-		if len(users) == 0 {
+		children, err := sourceImagesOn(ctx, ref)
+		if err != nil {
+			return fmt.Errorf("remove the older node image %s: %w", ref, errors.Join(rmiErr, err))
+		}
+		if len(users) == 0 && len(children) == 0 {
 			return fmt.Errorf("remove the older node image %s: %w", ref, rmiErr)
 		}
-		msg := fmt.Sprintf("kept the previous image %s (in use by container %s)", ref, strings.Join(users, ", "))
+		var why []string
+		if len(users) > 0 {
+			why = append(why, "in use by container "+strings.Join(users, ", "))
+		}
+		if len(children) > 0 {
+			why = append(why, "the base of source image "+strings.Join(children, ", ")+"; `docker rmi` them to free it")
+		}
+		msg := fmt.Sprintf("kept the previous image %s (%s)", ref, strings.Join(why, "; "))
 		l.printf("%s", msg)
 		fmt.Printf("node-image: %s\n", msg)
 	}
 	return nil
+}
+
+// sourceImagesOn names the source images built on node image ref (label
+// io.kic.base): docker cannot remove an image other images are built on.
+func sourceImagesOn(ctx context.Context, ref string) ([]string, error) {
+	out, err := hostexec.Command("docker", "images", "--filter", "label="+labelBase+"="+ref, "--format", "{{.Repository}}:{{.Tag}}").Output(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the source images built on %s: %w", ref, err)
+	}
+	return readLines(out), nil
 }
 
 // containersUsing names the containers, running or not, made from image ref.

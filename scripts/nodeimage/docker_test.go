@@ -142,7 +142,7 @@ esac`)
 // succeeds; an unused one is removed.
 func TestOlderImageInUseIsKept(t *testing.T) {
 	calls := fakeDocker(t, `case "$1" in
-images) printf '%s\n' kic.local/node:v1.37.2 kic.local/node:v1.37.2-aaaaaaaaaaaa kic.local/node:v1.37.2-bbbbbbbbbbbb kic.local/node:v1.37.2-cccccccccccc kic.local/node:v1.36.3-dddddddddddd ;;
+images) case "$*" in *--filter*) ;; *) printf '%s\n' kic.local/node:v1.37.2 kic.local/node:v1.37.2-aaaaaaaaaaaa kic.local/node:v1.37.2-bbbbbbbbbbbb kic.local/node:v1.37.2-cccccccccccc kic.local/node:v1.36.3-dddddddddddd ;; esac ;;
 rmi) case "$2" in
   *-aaaaaaaaaaaa) echo "Error response from daemon: conflict: unable to remove repository reference \"$2\" (must force) - container 0123456789ab is using its referenced image 9876543210fe" >&2; exit 1 ;;
   *) echo "Untagged: $2" ;;
@@ -174,7 +174,7 @@ esac`)
 // An rmi failure no container explains is an error.
 func TestOlderImageRemovalFailureIsAnError(t *testing.T) {
 	fakeDocker(t, `case "$1" in
-images) echo kic.local/node:v1.37.2-aaaaaaaaaaaa ;;
+images) case "$*" in *--filter*) ;; *) echo kic.local/node:v1.37.2-aaaaaaaaaaaa ;; esac ;;
 rmi) echo "Error response from daemon: something else" >&2; exit 1 ;;
 ps) ;;
 esac`)
@@ -186,5 +186,27 @@ esac`)
 	}
 	if !strings.Contains(log.String(), "something else") {
 		t.Errorf("the step log lacks docker's message:\n%s", log)
+	}
+}
+
+// An older image a source image is built on cannot be removed: it is kept,
+// the build succeeds and says which source images hold it.
+func TestOlderImageUnderASourceImageIsKept(t *testing.T) {
+	calls := fakeDocker(t, `case "$1" in
+images) case "$*" in
+  *--filter\ label=io.kic.base=kic.local/node:v1.37.2-aaaaaaaaaaaa*) echo kic.local/node:v1.37.2-src-0123456789ab ;;
+  *--filter*) ;;
+  *) echo kic.local/node:v1.37.2-aaaaaaaaaaaa ;;
+  esac ;;
+rmi) echo "Error response from daemon: conflict: unable to delete 9876543210fe (cannot be forced) - image has dependent child images" >&2; exit 1 ;;
+ps) ;;
+esac`)
+	b := &builder{v: version{1, 37, 2}}
+	log := &lockedBuffer{}
+	if err := b.removeOlderImages(context.Background(), &stepLog{Writer: log}, "kic.local/node:v1.37.2-cccccccccccc"); err != nil {
+		t.Fatalf("removeOlderImages: %v; docker calls:\n%s", err, calls())
+	}
+	if want := "kept the previous image kic.local/node:v1.37.2-aaaaaaaaaaaa (the base of source image kic.local/node:v1.37.2-src-0123456789ab"; !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, log)
 	}
 }

@@ -29,7 +29,8 @@ import (
 //	kube-controller-manager,     node imports into containerd at boot
 //	kube-apiserver               (kic-import-images.service, before the kubelet)
 //	kubelet                      /usr/bin/kubelet
-//	meta                         /kind/version, the import unit and its script
+//	meta                         /kind/version, the import unit, its script, and
+//	                             the kubelet's need of it
 //
 // bottom to top, one layer each. A rebuild writes only the layers whose
 // content changed and those above them (a layer's identity includes the
@@ -61,6 +62,14 @@ ExecStart=/usr/local/bin/kic-import-images
 
 [Install]
 WantedBy=multi-user.target
+`
+
+// importDropIn makes the kubelet need the import: an import that fails
+// keeps the kubelet from starting, so the cluster fails to come up instead
+// of running the release's preloaded images under the same tags.
+const importDropIn = `[Unit]
+Requires=kic-import-images.service
+After=kic-import-images.service
 `
 
 // importScript imports every archive of /kind/images and pins the images, as
@@ -123,11 +132,18 @@ func runSource(ctx context.Context, o options, root string) (string, error) {
 	// The base: the release's own image, built by the same recipe if missing.
 	baseOpts := o
 	baseOpts.source, baseOpts.version = "", tree.Base.String()
-	baseRef, err := run(ctx, baseOpts)
+	alias, err := run(ctx, baseOpts)
 	if err != nil {
 		return "", fmt.Errorf("the %s node image the source image is built on: %w", tree.Base, err)
 	}
 	b := newBuilder(tree.Base, root, o)
+	// The base by its input tag, which names one image for good (the alias
+	// moves to the next recipe's image).
+	baseInputs, err := hostexec.Command("docker", "image", "inspect", "--format", `{{index .Config.Labels "`+labelInputs+`"}}`, alias).Output(ctx)
+	if err != nil || len(baseInputs) < 12 {
+		return "", fmt.Errorf("the inputs label of the base image %s (%q): %v", alias, baseInputs, err)
+	}
+	baseRef := nodeTag(tree.Base, baseInputs)
 	b.artifacts = filepath.Join(b.artifacts, "..", "source-"+imageTagVersion(tree.Version))
 	s := &sourceBuild{builder: b, tree: tree, dir: sourceDir(b.work, tree.Dir)}
 
@@ -228,7 +244,7 @@ func (s *sourceBuild) inputHash(ctx context.Context, l *stepLog, baseRef string)
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "source image v1\nversion %s\ncommit %s %s\ngo %s\nbase %s\n", s.tree.Version, s.tree.Commit, s.tree.TreeState, goVersion, baseInputs)
-	fmt.Fprintf(h, "import unit\n%s\nimport script\n%s\n", importUnit, importScript)
+	fmt.Fprintf(h, "import unit\n%s\nkubelet drop-in\n%s\nimport script\n%s\n", importUnit, importDropIn, importScript)
 	var byContent int
 	for _, p := range pkgs {
 		if p.hashedByContent() {
@@ -324,6 +340,7 @@ func (s *sourceBuild) writeImage(ctx context.Context, l *stepLog, baseRef, tag, 
 		{Path: "/kind/version", Data: []byte(s.tree.Version + "\n"), Mode: 0o644},
 		{Path: "/etc/systemd/system/kic-import-images.service", Data: []byte(importUnit), Mode: 0o644},
 		{Path: "/etc/systemd/system/multi-user.target.wants/kic-import-images.service", Link: "/etc/systemd/system/kic-import-images.service"},
+		{Path: "/etc/systemd/system/kubelet.service.d/20-kic-import-images.conf", Data: []byte(importDropIn), Mode: 0o644},
 		{Path: "/usr/local/bin/kic-import-images", Data: []byte(strings.ReplaceAll(importScript, "{{REFS}}", strings.Join(pinned, " "))), Mode: 0o755},
 	}
 
