@@ -218,5 +218,5 @@ source-check: host-setup ## Build the node image from the published release unpa
 test: check unit conformance source-check ## The project's own tests: checks, unit tests, the suite on live kind clusters, and the source-build path.
 
 .PHONY: bench
-bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, the whole suite (wall time vs floor, peak memory of all nodes); writes _artifacts/bench.md.
-	$(GO) run ./scripts/bench --kubernetes-version $(or $(KUBERNETES_VERSION),v1.37.2) --profile $(or $(PROFILE),default) $(if $(COLD),--cold)
+bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, the whole suite (wall time vs floor, peak memory of all nodes), the node image rebuilt from a Kubernetes tree (ONLY=source: just that); writes _artifacts/bench.md.
+	$(GO) run ./scripts/bench --kubernetes-version $(or $(KUBERNETES_VERSION),v1.37.2) --profile $(or $(PROFILE),default) $(if $(COLD),--cold) $(if $(ONLY),--only $(ONLY))
