@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -281,7 +282,7 @@ func (b *builder) removeOlderImages(ctx context.Context, l *stepLog, keep string
 		return fmt.Errorf("list the older node images: %w", err)
 	}
 	for _, ref := range readLines(out) {
-		if !strings.HasPrefix(ref, NodeRepository+":"+b.v.String()+"-") || ref == keep {
+		if !b.isReleaseImage(ref) || ref == keep {
 			continue
 		}
 		rmiErr := l.cmd("docker", "rmi", ref).Run(ctx)
@@ -312,6 +313,17 @@ func (b *builder) removeOlderImages(ctx context.Context, l *stepLog, keep string
 	}
 	return nil
 }
+
+// isReleaseImage reports whether ref is one of this version's release
+// images (kic.local/node:<version>-<12 hex digits>), not its alias and not an
+// image built from a source tree (<tree version>-src-<hash>), which is the
+// contributor's and is never removed here.
+func (b *builder) isReleaseImage(ref string) bool {
+	rest, ok := strings.CutPrefix(ref, NodeRepository+":"+b.v.String()+"-")
+	return ok && inputTagRE.MatchString(rest)
+}
+
+var inputTagRE = regexp.MustCompile(`^[0-9a-f]{12}$`)
 
 // sourceImagesOn names the source images built on node image ref (label
 // io.kic.base): docker cannot remove an image other images are built on.

@@ -142,7 +142,7 @@ esac`)
 // succeeds; an unused one is removed.
 func TestOlderImageInUseIsKept(t *testing.T) {
 	calls := fakeDocker(t, `case "$1" in
-images) case "$*" in *--filter*) ;; *) printf '%s\n' kic.local/node:v1.37.2 kic.local/node:v1.37.2-aaaaaaaaaaaa kic.local/node:v1.37.2-bbbbbbbbbbbb kic.local/node:v1.37.2-cccccccccccc kic.local/node:v1.36.3-dddddddddddd ;; esac ;;
+images) case "$*" in *--filter*) ;; *) printf '%s\n' kic.local/node:v1.37.2 kic.local/node:v1.37.2-aaaaaaaaaaaa kic.local/node:v1.37.2-bbbbbbbbbbbb kic.local/node:v1.37.2-cccccccccccc kic.local/node:v1.36.3-dddddddddddd kic.local/node:v1.37.2-src-eeeeeeeeeeee kic.local/node:v1.37.2-5_0123456789abcd-dirty-src-ffffffffffff ;; esac ;;
 rmi) case "$2" in
   *-aaaaaaaaaaaa) echo "Error response from daemon: conflict: unable to remove repository reference \"$2\" (must force) - container 0123456789ab is using its referenced image 9876543210fe" >&2; exit 1 ;;
   *) echo "Untagged: $2" ;;
@@ -160,7 +160,9 @@ esac`)
 			t.Errorf("no docker %q; docker calls:\n%s", want, got)
 		}
 	}
-	for _, never := range []string{"rmi kic.local/node:v1.37.2-cccccccccccc", "rmi kic.local/node:v1.36.3", "rmi kic.local/node:v1.37.2\n"} {
+	// Never the new image, another version's, the alias, or an image built
+	// from a source tree (a contributor's).
+	for _, never := range []string{"rmi kic.local/node:v1.37.2-cccccccccccc", "rmi kic.local/node:v1.36.3", "rmi kic.local/node:v1.37.2\n", "-src-"} {
 		if strings.Contains(got, never) {
 			t.Errorf("docker %q must not run; docker calls:\n%s", never, got)
 		}
