@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -113,23 +114,53 @@ func deleteNamespace(t *testing.T, cs kubernetes.Interface, name string) {
 	}
 }
 
+// SuiteSelector selects what any run of the suite made: every namespace
+// and cluster-scoped object it creates carries LabelSuite=true.
+const SuiteSelector = LabelSuite + "=true"
+
+// RunSelector selects what one run made (LabelRun).
+func RunSelector(runID string) string { return LabelRun + "=" + runID }
+
 // DeleteRunNamespaces removes every namespace of a run (used on interrupt).
 func DeleteRunNamespaces(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error) {
-	list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
-	if err != nil {
-		return nil, fmt.Errorf("list the run's namespaces: %w", err)
+	r, err := SweepNamespaces(ctx, cs, RunSelector(runID), false)
+	return r.Deleted, err
+}
+
+// NamespaceSweep is what SweepNamespaces found.
+type NamespaceSweep struct {
+	// Deleted are the namespaces deleted (with dryRun: that would be).
+	Deleted []string
+	// Terminating were already being removed (a deletionTimestamp): none
+	// is deleted again; one that stays is held by a finalizer.
+	Terminating []string
+}
+
+// SweepNamespaces deletes every namespace the label selector selects
+// (RunSelector, SuiteSelector), or with dryRun only lists them. Deletion
+// is asynchronous: the namespace's objects go with it, in the cluster.
+func SweepNamespaces(ctx context.Context, cs kubernetes.Interface, selector string, dryRun bool) (NamespaceSweep, error) {
+	var r NamespaceSweep
+	if selector == "" {
+		return r, fmt.Errorf("sweep namespaces: an empty label selector would select every namespace")
 	}
-	var deleted []string
+	list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return r, fmt.Errorf("list the namespaces labelled %s: %w", selector, err)
+	}
 	for _, ns := range list.Items {
 		if ns.DeletionTimestamp != nil {
-			continue // already being removed
+			r.Terminating = append(r.Terminating, ns.Name)
+			continue
 		}
-		if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return deleted, fmt.Errorf("delete namespace %s: %w", ns.Name, err)
+		if !dryRun {
+			if err := cs.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return r, fmt.Errorf("delete namespace %s: %w", ns.Name, err)
+			}
 		}
-		deleted = append(deleted, ns.Name)
+		r.Deleted = append(r.Deleted, ns.Name)
 	}
-	return deleted, nil
+	return r, nil
 }
 
 // NewRunID returns a short random run identifier.
@@ -169,69 +200,91 @@ func waitGone(ctx context.Context, what string, get func(context.Context) error)
 		})
 }
 
-// ClusterSweep removes one kind of cluster-scoped object a run made, found
-// by the run's label like its namespaces. Only the features with the
-// matching rights make such objects: without List, they were skipped and
-// there is nothing to remove.
+// ClusterSweep removes one kind of cluster-scoped object the suite made,
+// found by label like its namespaces: a run's own (Delete, RunSelector) or
+// every run's (Sweep, SuiteSelector). Only the features with the matching
+// rights make such objects: without List, they were skipped and there is
+// nothing to remove.
 type ClusterSweep struct {
-	Kind   string
-	List   cluster.Access
-	Delete func(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error)
+	Kind string
+	List cluster.Access
+	list func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error)
+	del  func(ctx context.Context, cs kubernetes.Interface, name string) error
+}
+
+// ErrNotServed is returned (wrapped) by Sweep when the API server does not
+// serve the kind: its list answered 404 (ClusterTrustBundle v1 below 1.36).
+// No run can have made such objects there.
+var ErrNotServed = errors.New("not served by the API server")
+
+// Delete removes the run's objects of the kind, as "kind/name". A kind the
+// cluster does not serve has none (nil, nil): the run's features that make
+// them were skipped.
+func (sw ClusterSweep) Delete(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error) {
+	deleted, err := sw.Sweep(ctx, cs, RunSelector(runID), false)
+	if errors.Is(err, ErrNotServed) {
+		return nil, nil
+	}
+	return deleted, err
+}
+
+// Sweep deletes the objects of the kind that the label selector selects,
+// or with dryRun only lists them, as "kind/name". A kind the cluster does
+// not serve gives an error wrapping ErrNotServed.
+func (sw ClusterSweep) Sweep(ctx context.Context, cs kubernetes.Interface, selector string, dryRun bool) ([]string, error) {
+	if selector == "" {
+		return nil, fmt.Errorf("sweep %ss: an empty label selector would select every one", sw.Kind)
+	}
+	l, err := sw.list(ctx, cs, metav1.ListOptions{LabelSelector: selector})
+	if apierrors.IsNotFound(err) {
+		// A list answers 404 only when the API server does not serve the
+		// resource.
+		return nil, fmt.Errorf("%ss: %w", sw.Kind, ErrNotServed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list the %ss labelled %s: %w", sw.Kind, selector, err)
+	}
+	items, err := meta.ExtractList(l)
+	if err != nil {
+		return nil, fmt.Errorf("list the %ss labelled %s: %w", sw.Kind, selector, err)
+	}
+	var deleted []string
+	for _, it := range items {
+		o, err := meta.Accessor(it)
+		if err != nil {
+			return deleted, fmt.Errorf("a listed %s: %w", sw.Kind, err)
+		}
+		if !dryRun {
+			if err := sw.del(ctx, cs, o.GetName()); err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("delete %s %s: %w", sw.Kind, o.GetName(), err)
+			}
+		}
+		deleted = append(deleted, sw.Kind+"/"+o.GetName())
+	}
+	return deleted, nil
 }
 
 // ClusterSweeps are every kind of cluster-scoped object the suite makes.
 var ClusterSweeps = []ClusterSweep{
-	{Kind: "clusterrolebinding", List: cluster.ListGrants, Delete: sweep("clusterrolebinding",
-		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+	{Kind: "clusterrolebinding", List: cluster.ListGrants,
+		list: func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
 			return cs.RbacV1().ClusterRoleBindings().List(ctx, o)
 		},
-		func(ctx context.Context, cs kubernetes.Interface, n string) error {
+		del: func(ctx context.Context, cs kubernetes.Interface, n string) error {
 			return cs.RbacV1().ClusterRoleBindings().Delete(ctx, n, metav1.DeleteOptions{})
-		})},
-	{Kind: "clusterrole", List: cluster.ListClusterRoles, Delete: sweep("clusterrole",
-		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+		}},
+	{Kind: "clusterrole", List: cluster.ListClusterRoles,
+		list: func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
 			return cs.RbacV1().ClusterRoles().List(ctx, o)
 		},
-		func(ctx context.Context, cs kubernetes.Interface, n string) error {
+		del: func(ctx context.Context, cs kubernetes.Interface, n string) error {
 			return cs.RbacV1().ClusterRoles().Delete(ctx, n, metav1.DeleteOptions{})
-		})},
-	{Kind: "clustertrustbundle", List: cluster.ListTrustBundles, Delete: sweep("clustertrustbundle",
-		func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+		}},
+	{Kind: "clustertrustbundle", List: cluster.ListTrustBundles,
+		list: func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
 			return cs.CertificatesV1().ClusterTrustBundles().List(ctx, o)
 		},
-		func(ctx context.Context, cs kubernetes.Interface, n string) error {
+		del: func(ctx context.Context, cs kubernetes.Interface, n string) error {
 			return cs.CertificatesV1().ClusterTrustBundles().Delete(ctx, n, metav1.DeleteOptions{})
-		})},
-}
-
-// sweep lists the run's objects of one kind and deletes each.
-func sweep(kind string, list func(context.Context, kubernetes.Interface, metav1.ListOptions) (runtime.Object, error), del func(context.Context, kubernetes.Interface, string) error) func(context.Context, kubernetes.Interface, string) ([]string, error) {
-	return func(ctx context.Context, cs kubernetes.Interface, runID string) ([]string, error) {
-		l, err := list(ctx, cs, metav1.ListOptions{LabelSelector: LabelRun + "=" + runID})
-		if apierrors.IsNotFound(err) {
-			// A list answers 404 only when the API server does not serve the
-			// resource (ClusterTrustBundle v1 below 1.36): the run's features
-			// that make such objects were skipped, so none can be left.
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list the run's %ss: %w", kind, err)
-		}
-		items, err := meta.ExtractList(l)
-		if err != nil {
-			return nil, fmt.Errorf("list the run's %ss: %w", kind, err)
-		}
-		var deleted []string
-		for _, it := range items {
-			o, err := meta.Accessor(it)
-			if err != nil {
-				return deleted, fmt.Errorf("a listed %s: %w", kind, err)
-			}
-			if err := del(ctx, cs, o.GetName()); err != nil && !apierrors.IsNotFound(err) {
-				return deleted, fmt.Errorf("delete %s %s: %w", kind, o.GetName(), err)
-			}
-			deleted = append(deleted, kind+"/"+o.GetName())
-		}
-		return deleted, nil
-	}
+		}},
 }
