@@ -92,6 +92,15 @@ cluster: images ## Create (or reuse) the PROFILE's kind cluster for use by hand 
 clean: ## Remove every kind cluster the suite created (name prefix kic-) and their kubeconfigs.
 	$(GO) run ./scripts/cluster clean
 
+# An existing cluster keeps what an interrupted run made (its namespaces,
+# ClusterRoles, ClusterRoleBindings, ClusterTrustBundles): clean-existing
+# removes every object labelled kube-identity-conformance.io/suite=true, of
+# any run, so also those of a run still going on there. DRY_RUN=1 lists them.
+.PHONY: clean-existing
+clean-existing: ## Remove the leftovers of interrupted runs (suite-labelled namespaces and cluster-scoped objects, any run) from an existing cluster: make clean-existing KUBECONFIG_PATH=... [CONTEXT=] [DRY_RUN=1].
+	@test -n "$(KUBECONFIG_PATH)" || { echo "clean-existing: KUBECONFIG_PATH is required, e.g. make clean-existing KUBECONFIG_PATH=\$$HOME/.kube/config [CONTEXT=my-context] [DRY_RUN=1]"; exit 2; }
+	$(GO) run ./scripts/cluster clean-existing --kubeconfig '$(KUBECONFIG_PATH)' $(if $(CONTEXT),--context '$(CONTEXT)') $(if $(filter 1,$(DRY_RUN)),--dry-run)
+
 # The suite binary and the wrapper that runs it for gotestsum: scripts/suitetest
 # makes sure an interrupt reaches the suite (and its teardown) however it is
 # delivered; see its doc comment.

@@ -1,15 +1,19 @@
 // Command cluster creates a kind cluster from a profile for a person to use
-// by hand, or removes every cluster the suite made.
+// by hand, or removes every cluster the suite made; clean-existing removes
+// what interrupted suite runs left on an existing cluster.
 //
 //	go run ./scripts/cluster create [--profile default] [--reuse-cluster]
 //	go run ./scripts/cluster clean
 //	go run ./scripts/cluster list
 //	go run ./scripts/cluster versions [--profile NAME]  # the node images a run needs
+//	go run ./scripts/cluster profiles [--kubernetes-version vX.Y.Z] [--labels]  # a plain run's profiles (of that version)
+//	go run ./scripts/cluster clean-existing --kubeconfig FILE [--context NAME] [--dry-run]
 //	go run ./scripts/cluster logs [--profile default]   # node logs to _artifacts/cluster-<name>/
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -27,6 +31,29 @@ import (
 func main() {
 	if len(os.Args) < 2 {
 		usage()
+	}
+	// Subcommands with flags of their own.
+	switch os.Args[1] {
+	case "clean-existing", "profiles":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		var err error
+		if os.Args[1] == "profiles" {
+			err = runProfiles(os.Args[2:], os.Stdout)
+		} else {
+			err = runCleanExisting(ctx, os.Args[2:], os.Stdout)
+		}
+		stop()
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			os.Exit(0)
+		case errors.As(err, new(usageError)):
+			fmt.Fprintf(os.Stderr, "cluster %s: %v\n", os.Args[1], err)
+			os.Exit(2)
+		case err != nil:
+			fmt.Fprintf(os.Stderr, "cluster %s: %v\n", os.Args[1], err)
+			os.Exit(1)
+		}
+		return
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	profile := fs.String("profile", "default", "cluster profile ("+strings.Join(clusters.Names(), ", ")+")")
@@ -124,7 +151,8 @@ func logs(ctx context.Context, name, stateDir, artifacts string) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] | logs [--profile NAME] | clean | list | versions [--profile NAME]")
+	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] | logs [--profile NAME] | clean | list | versions [--profile NAME]"+
+		" | profiles [--kubernetes-version vX.Y.Z] [--labels] | clean-existing --kubeconfig FILE [--context NAME] [--dry-run]")
 	os.Exit(2)
 }
 
