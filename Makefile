@@ -81,6 +81,18 @@ endif
 probe-image: ## Write the probe image archive (_build/images/probe.tar).
 	$(GO) run ./scripts/probeimage
 
+# make push-probe: the probe image archive pushed to a registry that an
+# existing cluster pulls from, without Docker (scripts/pushprobe); the
+# credentials are those of ~/.docker/config.json (of the user running make).
+# REGISTRY=host[:port]/path is required; the image goes to
+# $(REGISTRY)/kic-probe:$(PROBE_TAG). INSECURE=1: a plain-HTTP registry.
+PROBE_TAG ?= dev
+
+.PHONY: push-probe
+push-probe: probe-image ## Push the probe image to REGISTRY/kic-probe:PROBE_TAG (no Docker; ~/.docker/config.json credentials) and print its --probe-image flag: make push-probe REGISTRY=host[:port]/path [PROBE_TAG=dev] [INSECURE=1].
+	@test -n "$(REGISTRY)" || { echo "push-probe: REGISTRY is required, e.g. make push-probe REGISTRY=registry.example.com:5000/team (pushes registry.example.com:5000/team/kic-probe:$(PROBE_TAG))"; exit 2; }
+	$(GO) run ./scripts/pushprobe --registry '$(REGISTRY)' --tag '$(PROBE_TAG)' $(if $(filter 1,$(INSECURE)),--insecure)
+
 .PHONY: images
 images: node-image probe-image ## Every image the suite needs.
 
