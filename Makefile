@@ -218,6 +218,7 @@ unit: ## The project's unit tests (no cluster, no Docker).
 check: ## gofmt, go vet and the checked-in cluster renderings.
 	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "gofmt needed: $$files"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool actionlint
 
 # The source-build path, so that it cannot rot: the published release
 # unpacked as a source tree (unchanged), built into a node image through

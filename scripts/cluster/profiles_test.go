@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/kube-identity-conformance/kube-identity-conformance/clusters"
 )
@@ -46,5 +50,40 @@ func TestProfilesLabels(t *testing.T) {
 	}
 	if err := runProfiles([]string{"extra"}, &out); !errors.As(err, new(usageError)) {
 		t.Errorf("an argument: %v; want a usage error", err)
+	}
+}
+
+// TestWorkflowMatrixIsTheProfilesVersions: CI's conformance job runs once
+// per Kubernetes version of a plain run's profiles; a profile of a new
+// version must not go untested, nor a removed version linger.
+func TestWorkflowMatrixIsTheProfilesVersions(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", ".github", "workflows", "conformance.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		Jobs map[string]struct {
+			Strategy struct {
+				Matrix struct {
+					Kubernetes []string `json:"kubernetes"`
+				} `json:"matrix"`
+			} `json:"strategy"`
+		} `json:"jobs"`
+	}
+	if err := yaml.Unmarshal(data, &wf); err != nil {
+		t.Fatalf("conformance.yml: %v", err)
+	}
+	job, ok := wf.Jobs["conformance"]
+	if !ok {
+		t.Fatal("conformance.yml has no job conformance")
+	}
+	want, err := versions("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Clone(job.Strategy.Matrix.Kubernetes)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("conformance.yml's matrix.kubernetes is %v; the profiles use %v (go run ./scripts/cluster versions)", job.Strategy.Matrix.Kubernetes, want)
 	}
 }
