@@ -215,7 +215,7 @@ unit: ## The project's unit tests (no cluster, no Docker).
 	$(GOTESTSUM) --format testname -- -count=1 -race $$($(GO) list ./... | grep -v '/tests$$')
 
 .PHONY: check
-check: ## gofmt, go vet and the checked-in cluster renderings.
+check: ## gofmt, go vet, actionlint on .github/workflows, and the checked-in cluster renderings.
 	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "gofmt needed: $$files"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool actionlint
