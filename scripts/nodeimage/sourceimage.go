@@ -132,6 +132,7 @@ func runSource(ctx context.Context, o options, root string) (string, error) {
 	// The base: the release's own image, built by the same recipe if missing.
 	baseOpts := o
 	baseOpts.source, baseOpts.version = "", tree.Base.String()
+	baseOpts.force = false // --force rebuilds the tree's image, not the release's
 	alias, err := run(ctx, baseOpts)
 	if err != nil {
 		return "", fmt.Errorf("the %s node image the source image is built on: %w", tree.Base, err)
