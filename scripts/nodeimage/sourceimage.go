@@ -464,8 +464,13 @@ func (s *sourceBuild) writeLayer(dir, name, ref string, meta []images.File) (ima
 // (the node of a kept cluster) stays, and the build says so.
 func (s *sourceBuild) removeImage(ctx context.Context, l *stepLog, ref string) {
 	if err := l.cmd("docker", "rmi", ref).Run(ctx); err != nil {
-		users, _ := containersUsing(ctx, ref)
-		fmt.Printf("node-image: kept the tree's previous image %s (in use by %s; `docker rmi %s` removes it later)\n", ref, listOrNone(users), ref)
+		why := "not removed: " + err.Error()
+		if users, uerr := containersUsing(ctx, ref); uerr != nil {
+			why += "; " + uerr.Error()
+		} else if len(users) > 0 {
+			why = "in use by " + strings.Join(users, ", ")
+		}
+		fmt.Printf("node-image: kept the tree's previous image %s (%s; `docker rmi %s` removes it later)\n", ref, why, ref)
 	}
 }
 
