@@ -242,3 +242,16 @@ test: check unit conformance source-check ## The project's own tests: checks, un
 .PHONY: bench
 bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, the whole suite (wall time vs floor, peak memory of all nodes), the node image rebuilt from a Kubernetes tree (ONLY=source: just that); writes _artifacts/bench.md.
 	$(GO) run ./scripts/bench --kubernetes-version $(or $(KUBERNETES_VERSION),v1.37.2) --profile $(or $(PROFILE),default) $(if $(COLD),--cold) $(if $(ONLY),--only $(ONLY))
+
+# The conformance report of a run (scripts/report): report.md and one
+# self-contained report.html in the run's artifacts directory.
+ARTIFACTS_DIR ?= $(ARTIFACTS)
+
+.PHONY: report
+report: ## Write report.md and report.html of a run: make report ARTIFACTS_DIR=_artifacts/...
+	$(GO) run ./scripts/report --artifacts $(ARTIFACTS_DIR)
+
+.PHONY: report-check
+report-check: ## Render a synthetic report in headless chromium (installs Debian's chromium when missing) and check the DOM and the screenshot.
+	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	$(GO) test -count=1 -v -run 'TestChromiumRender' ./scripts/report

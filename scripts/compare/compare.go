@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/results"
 	"io"
 	"sort"
 	"strings"
@@ -39,7 +40,7 @@ type Comparison struct {
 
 // Compare compares the refined results (pass/fail/skip and the
 // known-defect results) of every test present in both runs.
-func Compare(a, b *Run, labelA, labelB string) *Comparison {
+func Compare(a, b *results.Run, labelA, labelB string) *Comparison {
 	c := &Comparison{LabelA: labelA, LabelB: labelB, DirA: a.Dir, DirB: b.Dir}
 	names := append([]string(nil), a.Order...)
 	for _, n := range b.Order {
@@ -51,7 +52,7 @@ func Compare(a, b *Run, labelA, labelB string) *Comparison {
 	for _, n := range names {
 		_, inA := a.Tests[n]
 		_, inB := b.Tests[n]
-		if inA && inB && a.refined(n) != b.refined(n) {
+		if inA && inB && a.Refined(n) != b.Refined(n) {
 			differs[n] = true
 		}
 	}
@@ -60,7 +61,7 @@ func Compare(a, b *Run, labelA, labelB string) *Comparison {
 		_, inB := b.Tests[n]
 		switch {
 		case inA && inB:
-			leaf := a.leaf(n) && b.leaf(n)
+			leaf := a.Leaf(n) && b.Leaf(n)
 			if leaf {
 				c.Compared++
 				if !differs[n] {
@@ -70,22 +71,22 @@ func Compare(a, b *Run, labelA, labelB string) *Comparison {
 			if !differs[n] || (!leaf && descendantDiffers(n, names, differs)) {
 				continue
 			}
-			ids := dedupe(sortedUnion(a.defectIDs(n), b.defectIDs(n)))
-			row := Row{Test: n, A: a.refined(n), B: b.refined(n), Defects: ids}
+			ids := results.Dedupe(sortedUnion(a.DefectIDs(n), b.DefectIDs(n)))
+			row := Row{Test: n, A: a.Refined(n), B: b.Refined(n), Defects: ids}
 			switch {
 			case leaf:
-			case a.leaf(n):
+			case a.Leaf(n):
 				row.Note = "no subtests in " + labelA
-			case b.leaf(n):
+			case b.Leaf(n):
 				row.Note = "no subtests in " + labelB
 			default:
 				row.Note = "its own result: its subtests are equal"
 			}
 			c.Rows = append(c.Rows, row)
 		case inA:
-			c.OnlyA = append(c.OnlyA, Only{Test: n, Result: a.refined(n)})
+			c.OnlyA = append(c.OnlyA, Only{Test: n, Result: a.Refined(n)})
 		case inB:
-			c.OnlyB = append(c.OnlyB, Only{Test: n, Result: b.refined(n)})
+			c.OnlyB = append(c.OnlyB, Only{Test: n, Result: b.Refined(n)})
 		}
 	}
 	c.OnlyA, c.OnlyB = collapse(c.OnlyA), collapse(c.OnlyB)
@@ -112,7 +113,7 @@ func collapse(list []Only) []Only {
 	counts := map[int]int{}
 	for i, o := range list {
 		anc := -1
-		for j := strings.Index(o.Test, "/"); j >= 0; j = nextSlash(o.Test, j) {
+		for j := strings.Index(o.Test, "/"); j >= 0; j = results.NextSlash(o.Test, j) {
 			if k, ok := in[o.Test[:j]]; ok {
 				anc = k
 				break

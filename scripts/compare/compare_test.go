@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/results"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,11 +109,11 @@ func twoRuns(t *testing.T) (string, string) {
 
 func TestCompareTwoRuns(t *testing.T) {
 	dirA, dirB := twoRuns(t)
-	a, err := LoadRun(dirA)
+	a, err := results.LoadRun(dirA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadRun(dirB)
+	b, err := results.LoadRun(dirB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestCompareBadInputExitsTwo(t *testing.T) {
 
 func TestTestJSONParsing(t *testing.T) {
 	in := events(t, result("TestT/f/a", "fail", "    x_test.go:1: got 1", "        continued")...) + "not json\n" + `{"Action":"output","Package":"` + pkg + `","Test":"TestT/f/a","Output":"    --- FAIL: nested framing\n"}` + "\n" + `{"Action":"run","Package":"` + pkg + `","Test":"TestCut"}` + "\n" + `{"Action":"outp`
-	r, err := parseTestJSON(strings.NewReader(in))
+	r, err := results.ParseTestJSON(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,20 +251,20 @@ func TestTestJSONParsing(t *testing.T) {
 	if got := r.Tests["TestCut"].Outcome(); got != "no result (the run ended first)" {
 		t.Errorf("a test without an end: %q", got)
 	}
-	if r.leaf("TestT") || r.leaf("TestT/f") || !r.leaf("TestT/f/a") {
+	if r.Leaf("TestT") || r.Leaf("TestT/f") || !r.Leaf("TestT/f/a") {
 		t.Error("tree")
 	}
 }
 
 func TestRefinedWithSeveralDefects(t *testing.T) {
-	r := &Run{Tests: map[string]*Result{"T/a": {Name: "T/a", Action: "pass"}}, Findings: map[string][]defects.Record{
+	r := &results.Run{Tests: map[string]*results.Result{"T/a": {Name: "T/a", Action: "pass"}}, Findings: map[string][]defects.Record{
 		"T/a": {{Defect: "d2", Test: "T/a", Result: "defect absent"}, {Defect: "d1", Test: "T/a", Result: "known defect reproduced"}},
 	}}
-	if got, want := r.refined("T/a"), "pass (d1: known defect reproduced; d2: defect absent)"; got != want {
+	if got, want := r.Refined("T/a"), "pass (d1: known defect reproduced; d2: defect absent)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	r.Findings["T/a"] = r.Findings["T/a"][:1]
-	if got, want := r.refined("T/a"), "pass (defect absent)"; got != want {
+	if got, want := r.Refined("T/a"), "pass (defect absent)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/results"
 	"io"
 	"os"
 	"path/filepath"
@@ -80,17 +81,17 @@ func compareMain(args []string, stdout, stderr io.Writer) error {
 	if *dirA == "" || *dirB == "" {
 		return badInput{errors.New("--a and --b are required: the artifacts directories of the two runs")}
 	}
-	a, err := LoadRun(*dirA)
+	a, err := results.LoadRun(*dirA)
 	if err != nil {
 		return badInput{fmt.Errorf("run A: %w", err)}
 	}
-	b, err := LoadRun(*dirB)
+	b, err := results.LoadRun(*dirB)
 	if err != nil {
 		return badInput{fmt.Errorf("run B: %w", err)}
 	}
-	for _, r := range []*Run{a, b} {
+	for _, r := range []*results.Run{a, b} {
 		if r.BadLines > 0 {
-			fmt.Fprintf(stderr, "compare: note: %d lines of %s are no test2json event and were not read (the run was cut short?)\n", r.BadLines, filepath.Join(r.Dir, TestJSONFile))
+			fmt.Fprintf(stderr, "compare: note: %d lines of %s are no test2json event and were not read (the run was cut short?)\n", r.BadLines, filepath.Join(r.Dir, results.TestJSONFile))
 		}
 	}
 	c := Compare(a, b, orDefault(*labelA, *dirA), orDefault(*labelB, *dirB))

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/results"
 	"io"
 	"os"
 	"path/filepath"
@@ -38,7 +39,7 @@ func reproReport(w io.Writer, o reproOptions) error {
 	if o.Run == "" || o.Binary == "" || o.Dir == "" {
 		return badInput{errors.New("--run, --binary and --dir are required")}
 	}
-	r, err := loadTests(o.Artifacts)
+	r, err := results.LoadTests(o.Artifacts)
 	if err != nil {
 		return badInput{err}
 	}
@@ -51,21 +52,21 @@ func reproReport(w io.Writer, o reproOptions) error {
 	}
 	b.WriteString("\n")
 	if r.BadLines > 0 {
-		fmt.Fprintf(&b, "repro: note: %d lines of %s are no test2json event (the run was cut short?)\n", r.BadLines, filepath.Join(o.Artifacts, TestJSONFile))
+		fmt.Fprintf(&b, "repro: note: %d lines of %s are no test2json event (the run was cut short?)\n", r.BadLines, filepath.Join(o.Artifacts, results.TestJSONFile))
 	}
-	findingsErr := r.loadFindings()
+	findingsErr := r.LoadFindings()
 
 	counts := map[string]int{}
 	leaves := 0
 	var failed []string
 	for _, n := range r.Order {
 		t := r.Tests[n]
-		if r.leaf(n) {
+		if r.Leaf(n) {
 			leaves++
 			counts[t.Action]++
 		}
 		if t.Action == "fail" || t.Action == "" {
-			if r.leaf(n) || !descendantFailed(r, n) {
+			if r.Leaf(n) || !descendantFailed(r, n) {
 				failed = append(failed, n)
 			}
 		}
@@ -86,7 +87,7 @@ func reproReport(w io.Writer, o reproOptions) error {
 		fmt.Fprintf(&b, "\n%s %s (%.1fs)\n", strings.ToUpper(t.Outcome()), n, t.Elapsed)
 		lines := t.Output
 		if o.MaxLines > 0 && len(lines) > o.MaxLines {
-			fmt.Fprintf(&b, "    ... %d earlier lines in %s\n", len(lines)-o.MaxLines, filepath.Join(o.Artifacts, TestJSONFile))
+			fmt.Fprintf(&b, "    ... %d earlier lines in %s\n", len(lines)-o.MaxLines, filepath.Join(o.Artifacts, results.TestJSONFile))
 			lines = lines[len(lines)-o.MaxLines:]
 		}
 		if len(lines) == 0 {
@@ -154,7 +155,7 @@ func reproReport(w io.Writer, o reproOptions) error {
 	return nil
 }
 
-func descendantFailed(r *Run, name string) bool {
+func descendantFailed(r *results.Run, name string) bool {
 	for _, n := range r.Order {
 		if strings.HasPrefix(n, name+"/") && r.Tests[n].Action == "fail" {
 			return true

@@ -1,4 +1,7 @@
-package main
+// Package results reads a suite run's artifacts: gotestsum's test.json
+// (test2json events) and known-defects.json. scripts/compare and
+// scripts/report share it.
+package results
 
 import (
 	"bufio"
@@ -63,18 +66,18 @@ type Run struct {
 // LoadRun reads a run's artifacts directory: test.json and
 // known-defects.json, both required.
 func LoadRun(dir string) (*Run, error) {
-	r, err := loadTests(dir)
+	r, err := LoadTests(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.loadFindings(); err != nil {
+	if err := r.LoadFindings(); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// loadTests reads the run's test.json.
-func loadTests(dir string) (*Run, error) {
+// LoadTests reads the run's test.json.
+func LoadTests(dir string) (*Run, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("artifacts directory: %w", err)
 	} else if !fi.IsDir() {
@@ -85,7 +88,7 @@ func loadTests(dir string) (*Run, error) {
 		return nil, fmt.Errorf("%w (gotestsum writes it when the suite runs through the Makefile: did the run start?)", err)
 	}
 	defer f.Close()
-	r, err := parseTestJSON(f)
+	r, err := ParseTestJSON(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
@@ -93,8 +96,8 @@ func loadTests(dir string) (*Run, error) {
 	return r, nil
 }
 
-// loadFindings reads the run's known-defects.json.
-func (r *Run) loadFindings() error {
+// LoadFindings reads the run's known-defects.json.
+func (r *Run) LoadFindings() error {
 	path := filepath.Join(r.Dir, defects.RecordsFile)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -110,9 +113,9 @@ func (r *Run) loadFindings() error {
 	return nil
 }
 
-// parseTestJSON reads test2json events. Events of one package only: the
+// ParseTestJSON reads test2json events. Events of one package only: the
 // suite is one package, and test names are compared without it.
-func parseTestJSON(in io.Reader) (*Run, error) {
+func ParseTestJSON(in io.Reader) (*Run, error) {
 	r := &Run{Tests: map[string]*Result{}, Findings: map[string][]defects.Record{}, parents: map[string]bool{}}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
@@ -169,14 +172,14 @@ func parseTestJSON(in io.Reader) (*Run, error) {
 		return nil, errors.New("no test events: the suite ran no test (see progress.log beside it)")
 	}
 	for name := range r.Tests {
-		for i := strings.Index(name, "/"); i >= 0; i = nextSlash(name, i) {
+		for i := strings.Index(name, "/"); i >= 0; i = NextSlash(name, i) {
 			r.parents[name[:i]] = true
 		}
 	}
 	return r, nil
 }
 
-func nextSlash(s string, i int) int {
+func NextSlash(s string, i int) int {
 	j := strings.Index(s[i+1:], "/")
 	if j < 0 {
 		return -1
@@ -196,13 +199,13 @@ func framing(line string) bool {
 	return false
 }
 
-// leaf reports whether the test has no subtest in the run (an assessment,
+// Leaf reports whether the test has no subtest in the run (an assessment,
 // or a feature that stopped before its assessments).
-func (r *Run) leaf(name string) bool { return !r.parents[name] }
+func (r *Run) Leaf(name string) bool { return !r.parents[name] }
 
-// refined is the test's outcome with the results of the known-defect checks
+// Refined is the test's outcome with the results of the known-defect checks
 // it made: "pass (known defect reproduced)".
-func (r *Run) refined(name string) string {
+func (r *Run) Refined(name string) string {
 	t := r.Tests[name]
 	fs := r.Findings[name]
 	if len(fs) == 0 {
@@ -218,20 +221,20 @@ func (r *Run) refined(name string) string {
 		return fmt.Sprintf("%s (%s)", t.Outcome(), fs[0].Result)
 	}
 	sort.Strings(parts)
-	return fmt.Sprintf("%s (%s)", t.Outcome(), strings.Join(dedupe(parts), "; "))
+	return fmt.Sprintf("%s (%s)", t.Outcome(), strings.Join(Dedupe(parts), "; "))
 }
 
-// defectIDs lists the defects the test checked.
-func (r *Run) defectIDs(name string) []string {
+// DefectIDs lists the defects the test checked.
+func (r *Run) DefectIDs(name string) []string {
 	var ids []string
 	for _, f := range r.Findings[name] {
 		ids = append(ids, f.Defect)
 	}
 	sort.Strings(ids)
-	return dedupe(ids)
+	return Dedupe(ids)
 }
 
-func dedupe(sorted []string) []string {
+func Dedupe(sorted []string) []string {
 	var out []string
 	for i, s := range sorted {
 		if i == 0 || s != sorted[i-1] {
