@@ -64,6 +64,7 @@ func issuerCases() []runtime.Case {
 // it is skipped with this reason.
 func madeFrom(p clusters.Profile) runtime.Requirement {
 	return runtime.Requirement{
+		Key:     "kindProfile:" + p.Name,
 		Name:    fmt.Sprintf("a kind cluster of profile %s (its kube-apiserver flags and the suite-generated service-account key)", p.Name),
 		Profile: p.Name,
 		Holds: func(_ context.Context, c *steps.Cluster) (bool, string, error) {

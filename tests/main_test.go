@@ -68,6 +68,7 @@ var (
 	flagDisruptive   = flag.Bool("allow-disruptive", false, "existing-cluster mode: also run features that change the cluster")
 	flagNodeImage    = flag.String("node-image", "", "kind mode: run every cluster on this node image (present on the Docker host: a project image built from a Kubernetes source tree, or an official kindest/node) instead of its profile's kic.local/node:<version>; only profiles of the image's Kubernetes minor can run")
 	flagExportLogs   = flag.Bool("export-node-logs", false, "kind mode: export every cluster's node logs into <artifacts>/cluster-<name>/ when it is finished, not only after a failed feature (make repro sets it)")
+	flagRequire      = flag.String("require", "", "existing-cluster mode: comma-separated requirement names (for example trustBundles,podCertificates) whose absence, or a failure to check them, fails the features that need them instead of skipping them; an unknown name is refused with the list of known ones")
 	flagStrict       = flag.Bool("strict", false, "a reproduced known defect fails its test (by default it is reported under \"known defects\" and passes)")
 )
 
@@ -201,6 +202,7 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 		ProfileBase:     profileBase,
 		Existing:        existing,
 		AllowDisruptive: *flagDisruptive,
+		Require:         runtime.ParseRequire(*flagRequire),
 		DryRun:          dryRun(cfg),
 		Progress:        progress,
 		Idle:            env.NewWithConfig(copyConfig(cfg)),

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
@@ -11,9 +12,11 @@ import (
 
 // Requirements features state of their cluster: checked on every cluster
 // before the feature starts (a skip with this reason on an existing
-// cluster, a failure on a kind profile that should provide it).
+// cluster, a failure on a kind profile that should provide it, and a
+// failure on an existing cluster too when --require names its Key).
 var (
 	extensionOn = runtime.Requirement{
+		Key:     "extensionOn",
 		Name:    "the 3607 s token extension on (--service-account-extend-token-expiration=true, the default)",
 		Profile: "default",
 		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
@@ -22,6 +25,7 @@ var (
 		},
 	}
 	extensionOff = runtime.Requirement{
+		Key:     "extensionOff",
 		Name:    "--service-account-extend-token-expiration=false",
 		Profile: "tokens-limits",
 		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
@@ -30,6 +34,7 @@ var (
 		},
 	}
 	maxTwoHours = runtime.Requirement{
+		Key:     "maxTwoHours",
 		Name:    "--service-account-max-token-expiration=2h",
 		Profile: "tokens-limits",
 		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
@@ -38,6 +43,7 @@ var (
 		},
 	}
 	noMaxBelowTwoHours = runtime.Requirement{
+		Key:     "noMaxBelowTwoHours",
 		Name:    "no --service-account-max-token-expiration below 2h",
 		Profile: "default",
 		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
@@ -64,21 +70,31 @@ func orUncapped(d time.Duration) string {
 
 var (
 	trustBundles = runtime.Requirement{
+		Key:     "trustBundles",
 		Name:    "the ClusterTrustBundle API (certificates.k8s.io/v1) and the clusterTrustBundle projection (gates ClusterTrustBundle, ClusterTrustBundleProjection)",
 		Profile: "default",
 		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
 			caps, err := steps.DetectCapabilities(ctx, c)
 			return caps.TrustBundleAPI && caps.TrustBundleProjection,
-				fmt.Sprintf("API served: %v; a pod's clusterTrustBundle source kept: %v", caps.TrustBundleAPI, caps.TrustBundleProjection), err
+				fmt.Sprintf("v1 API served: %v (clustertrustbundles in %s); a pod's clusterTrustBundle source kept: %v", caps.TrustBundleAPI, servedIn(caps.TrustBundleVersions), caps.TrustBundleProjection), err
 		},
 	}
 	podCertificates = runtime.Requirement{
+		Key:     "podCertificates",
 		Name:    "the PodCertificateRequest API (certificates.k8s.io/v1) and the podCertificate projection (gate PodCertificateRequest)",
 		Profile: "default",
 		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
 			caps, err := steps.DetectCapabilities(ctx, c)
 			return caps.PodCertificateAPI && caps.PodCertificateProjection,
-				fmt.Sprintf("API served: %v; a pod's podCertificate source kept: %v", caps.PodCertificateAPI, caps.PodCertificateProjection), err
+				fmt.Sprintf("v1 API served: %v (podcertificaterequests in %s); a pod's podCertificate source kept: %v", caps.PodCertificateAPI, servedIn(caps.PodCertificateVersions), caps.PodCertificateProjection), err
 		},
 	}
 )
+
+// servedIn names the certificates.k8s.io versions serving a resource.
+func servedIn(versions []string) string {
+	if len(versions) == 0 {
+		return "no version"
+	}
+	return strings.Join(versions, ", ")
+}

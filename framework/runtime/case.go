@@ -71,7 +71,8 @@ type Needs struct {
 	Serial bool
 	// Requires are checked on the cluster before the feature starts. In kind
 	// mode an unmet requirement is a failure (the profile promised it); on an
-	// existing cluster, a skip with the requirement's reason.
+	// existing cluster, a skip with the requirement's reason, or a failure
+	// when the run requires it (Options.Require, --require).
 	Requires []Requirement
 	// Access lists the rights the feature uses beyond cluster.RunAccess
 	// (which every feature needs): checked before it starts, a missing one
@@ -86,6 +87,9 @@ type Needs struct {
 // Requirement is something a feature needs of its cluster, stated so that
 // the run can check it on any cluster.
 type Requirement struct {
+	// Key names the requirement on the command line (--require=KEY), for
+	// example "trustBundles": short, without commas, one per requirement.
+	Key string
 	// Name says what is needed, for example
 	// "--service-account-extend-token-expiration=false".
 	Name string

@@ -365,6 +365,7 @@ func (p *ExistingProvider) connect(ctx context.Context) (*steps.Cluster, error) 
 	if err := cluster.CheckAccess(ctx, c.Clientset, cluster.RunAccess); err != nil {
 		return nil, err
 	}
+	logDetected(ctx, c, p.Logf)
 	return c, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -43,6 +44,10 @@ type Options struct {
 	// skipped unless AllowDisruptive, unmet requirements skip.
 	Existing        bool
 	AllowDisruptive bool
+	// Require lists requirement keys (--require) whose unmet check on an
+	// existing cluster fails the feature instead of skipping it. New
+	// refuses a key no case's requirement has.
+	Require []string
 	// Env returns the e2e-framework environment of a cluster, its context
 	// carrying the cluster (steps.WithCluster). Called once per cluster.
 	Env func(c *steps.Cluster) types.Environment
@@ -103,6 +108,13 @@ func New(o Options, areas []Area) (*Runtime, error) {
 	w := o.Progress
 	if w == nil {
 		w = os.Stdout
+	}
+	known, err := RequirementKeys(areas)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRequire(o.Require, known); err != nil {
+		return nil, err
 	}
 	r := &Runtime{o: o, begin: o.Now(), plan: map[string][]plannedCase{}, out: &progress{w: w, now: o.Now}}
 	r.out.begin = r.begin
@@ -229,7 +241,7 @@ func (r *Runtime) runCase(t *testing.T, c Case, p plannedCase) {
 	defer release()
 	first := []types.Step{
 		r.startStep(t.Name(), c, cl),
-		requirementsStep(c, cl, r.o.Existing),
+		requirementsStep(c, cl, r.o.Existing, r.o.Require),
 	}
 	r.envFor(cl).Test(t, withSteps(c.Feature, c, first, nil))
 }
@@ -267,10 +279,11 @@ func (r *Runtime) startStep(test string, c Case, cl *steps.Cluster) types.Step {
 	})
 }
 
-// requirementsStep checks the case's requirements on the cluster: unmet on
-// an existing cluster means a skip with the reason, unmet on a kind cluster
-// means the profile does not do what it says, a failure.
-func requirementsStep(c Case, cl *steps.Cluster, existing bool) types.Step {
+// requirementsStep checks the case's requirements on the cluster: unmet (or
+// not checkable) on an existing cluster means a skip with the reason, or a
+// failure when --require names it; unmet on a kind cluster means the profile
+// does not do what it says, a failure (requirementVerdict).
+func requirementsStep(c Case, cl *steps.Cluster, existing bool, require []string) types.Step {
 	return step("runtime: requirements", types.LevelSetup, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 		if missing, err := missingAccess(ctx, cl, c.Needs.Access); err != nil {
 			t.Fatalf("checking the rights the feature uses on cluster %s: %v", cl.Name, err)
@@ -284,15 +297,18 @@ func requirementsStep(c Case, cl *steps.Cluster, existing bool) types.Step {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			ok, seen, err := req.Holds(cctx, cl)
 			cancel()
-			switch {
-			case err != nil:
-				t.Fatalf("checking requirement %q on cluster %s: %v", req.Name, cl.Name, err)
-			case ok:
-				t.Logf("requirement %q holds: %s", req.Name, seen)
-			case existing:
-				t.Skipf("needs %s (the cluster shows: %s): kind profile %s", req.Name, seen, req.Profile)
+			verdict, msg := requirementVerdict(requirementCheck{
+				Req: req, Profile: c.profile(), Cluster: cl.Name,
+				Existing: existing, Required: slices.Contains(require, req.Key),
+				OK: ok, Seen: seen, Err: err,
+			})
+			switch verdict {
+			case verdictHolds:
+				t.Log(msg)
+			case verdictSkip:
+				t.Skip(msg)
 			default:
-				t.Fatalf("profile %s should give %s, but cluster %s shows: %s", c.profile(), req.Name, cl.Name, seen)
+				t.Fatal(msg)
 			}
 		}
 		return ctx

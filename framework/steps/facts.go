@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -108,6 +109,12 @@ type Capabilities struct {
 	// TrustBundleAPI and PodCertificateAPI: certificates.k8s.io/v1 serves
 	// clustertrustbundles / podcertificaterequests.
 	TrustBundleAPI, PodCertificateAPI bool
+	// TrustBundleVersions and PodCertificateVersions are every version of
+	// certificates.k8s.io serving clustertrustbundles /
+	// podcertificaterequests, in discovery's order (preferred first): the
+	// run's header prints them, since a v1beta1-only cluster reads as "API
+	// not served" above.
+	TrustBundleVersions, PodCertificateVersions []string
 	// TrustBundleProjection and PodCertificateProjection: a pod's
 	// clusterTrustBundle / podCertificate source survives admission. With
 	// the gate off, kube-apiserver drops it silently (kubernetes-behaviour.md
@@ -127,16 +134,34 @@ func DetectCapabilities(ctx context.Context, c *Cluster) (Capabilities, error) {
 
 func detectCapabilities(ctx context.Context, c *Cluster) (Capabilities, error) {
 	var out Capabilities
-	res, err := c.Clientset.Discovery().ServerResourcesForGroupVersion("certificates.k8s.io/v1")
-	if err != nil && !apierrors.IsNotFound(err) {
-		return out, fmt.Errorf("detect capabilities: discovery of certificates.k8s.io/v1: %w", err)
+	groups, err := c.Clientset.Discovery().ServerGroups()
+	if err != nil {
+		return out, fmt.Errorf("detect capabilities: discovery of the API groups: %w", err)
 	}
-	if res != nil {
-		for _, r := range res.APIResources {
-			out.TrustBundleAPI = out.TrustBundleAPI || r.Name == "clustertrustbundles"
-			out.PodCertificateAPI = out.PodCertificateAPI || r.Name == "podcertificaterequests"
+	for _, g := range groups.Groups {
+		if g.Name != "certificates.k8s.io" {
+			continue
+		}
+		for _, v := range g.Versions {
+			res, err := c.Clientset.Discovery().ServerResourcesForGroupVersion(v.GroupVersion)
+			if err != nil && !apierrors.IsNotFound(err) {
+				return out, fmt.Errorf("detect capabilities: discovery of %s: %w", v.GroupVersion, err)
+			}
+			if res == nil {
+				continue
+			}
+			for _, r := range res.APIResources {
+				switch r.Name {
+				case "clustertrustbundles":
+					out.TrustBundleVersions = append(out.TrustBundleVersions, v.Version)
+				case "podcertificaterequests":
+					out.PodCertificateVersions = append(out.PodCertificateVersions, v.Version)
+				}
+			}
 		}
 	}
+	out.TrustBundleAPI = slices.Contains(out.TrustBundleVersions, "v1")
+	out.PodCertificateAPI = slices.Contains(out.PodCertificateVersions, "v1")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "kic-detect-"},
 		Spec: corev1.PodSpec{
@@ -160,6 +185,26 @@ func detectCapabilities(ctx context.Context, c *Cluster) (Capabilities, error) {
 			out.TrustBundleProjection = out.TrustBundleProjection || s.ClusterTrustBundle != nil
 			out.PodCertificateProjection = out.PodCertificateProjection || s.PodCertificate != nil
 		}
+	}
+	return out, nil
+}
+
+// NodeKubelet is a node and the kubelet version it reports.
+type NodeKubelet struct {
+	Node, Kubelet string
+}
+
+// KubeletVersions lists the cluster's nodes and the kubelet version each
+// reports in its status (what the suite's projections depend on: the kubelet,
+// not the API server, writes the projected files).
+func KubeletVersions(ctx context.Context, c *Cluster) ([]NodeKubelet, error) {
+	nodes, err := c.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	out := make([]NodeKubelet, 0, len(nodes.Items))
+	for _, n := range nodes.Items {
+		out = append(out, NodeKubelet{Node: n.Name, Kubelet: n.Status.NodeInfo.KubeletVersion})
 	}
 	return out, nil
 }
