@@ -310,9 +310,15 @@ func (s *sourceBuild) writeImage(ctx context.Context, l *stepLog, baseRef, tag, 
 	if err != nil {
 		return err
 	}
+	// The release's kubeadm says which images its node image preloads; its
+	// build is cached with the release image's (and made again if the cache
+	// was removed while the image stayed).
+	if err := s.buildKubernetes(ctx, l); err != nil {
+		return fmt.Errorf("the base release's binaries: %w", err)
+	}
 	baseImages, err := listImages(ctx, l, filepath.Join(s.kubernetesDir(), "bin", "kubeadm"), s.v.String())
 	if err != nil {
-		return fmt.Errorf("the images of the base release (its kubeadm is cached in %s): %w", s.kubernetesDir(), err)
+		return fmt.Errorf("the images of the base release: %w", err)
 	}
 	if kubeImages.Etcd != baseImages.Etcd || kubeImages.CoreDNS != baseImages.CoreDNS || kubeImages.Pause != baseImages.Pause {
 		return fmt.Errorf("the tree's kubeadm wants %s, %s and %s, the %s node image preloads %s, %s and %s: a tree that changes them is not supported",
