@@ -151,7 +151,7 @@ func runSource(ctx context.Context, o options, root string) (string, error) {
 	var hash string
 	if err := s.step(ctx, "source-inputs", func(ctx context.Context, l *stepLog) error {
 		var err error
-		hash, err = s.inputHash(ctx, l, baseRef)
+		hash, err = s.inputHash(ctx, l, baseInputs)
 		return err
 	}); err != nil {
 		return "", err
@@ -227,7 +227,7 @@ func (s *sourceBuild) writeModule(ctx context.Context, l *stepLog) error {
 // recipe), the version stamp, the Go toolchain and the base image's inputs.
 // An unchanged tree gives the same hash, so it is not rebuilt; any change
 // to a file the binaries are built from gives a new one.
-func (s *sourceBuild) inputHash(ctx context.Context, l *stepLog, baseRef string) (string, error) {
+func (s *sourceBuild) inputHash(ctx context.Context, l *stepLog, baseInputs string) (string, error) {
 	if err := s.writeModule(ctx, l); err != nil {
 		return "", err
 	}
@@ -238,10 +238,6 @@ func (s *sourceBuild) inputHash(ctx context.Context, l *stepLog, baseRef string)
 	goVersion, err := hostexec.Command("go", "env", "GOVERSION").Output(ctx)
 	if err != nil {
 		return "", fmt.Errorf("go version: %w", err)
-	}
-	baseInputs, err := hostexec.Command("docker", "image", "inspect", "--format", `{{index .Config.Labels "`+labelInputs+`"}}`, baseRef).Output(ctx)
-	if err != nil {
-		return "", fmt.Errorf("inputs of the base image %s: %w", baseRef, err)
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "source image v1\nversion %s\ncommit %s %s\ngo %s\nbase %s\n", s.tree.Version, s.tree.Commit, s.tree.TreeState, goVersion, baseInputs)
