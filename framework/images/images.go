@@ -36,6 +36,15 @@ import (
 // time of every image, so that builds are reproducible.
 var Epoch = time.Unix(946684800, 0).UTC() // 2000-01-01T00:00:00Z
 
+// The labels of the project's node images (scripts/nodeimage), which the
+// suite reads back (framework/runtime).
+const (
+	LabelKubernetesVersion = "io.kic.kubernetes-version" // what the binaries report
+	LabelInputs            = "io.kic.inputs"             // the hash its tag is made from
+	LabelSource            = "io.kic.source"             // the source tree of a source image
+	LabelBase              = "io.kic.base"               // the image a source image is built on
+)
+
 // File is one entry of a layer built from a file list.
 type File struct {
 	// Path is the absolute path inside the image.

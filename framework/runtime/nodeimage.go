@@ -15,6 +15,7 @@ import (
 
 	"github.com/kube-identity-conformance/kube-identity-conformance/clusters"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/hostexec"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/images"
 )
 
 // What a node image says about itself. The project's images
@@ -22,10 +23,10 @@ import (
 // none, and its Kubernetes version is in a file.
 const (
 	// LabelKubernetesVersion is the Kubernetes version of a project image.
-	LabelKubernetesVersion = "io.kic.kubernetes-version"
+	LabelKubernetesVersion = images.LabelKubernetesVersion
 	// LabelSource, on an image built from a Kubernetes source tree, says
 	// which tree (and commit).
-	LabelSource = "io.kic.source"
+	LabelSource = images.LabelSource
 	// KindVersionFile holds the Kubernetes version in kind's node images.
 	KindVersionFile = "/kind/version"
 	// KindDefaultCNIFile is the default CNI manifest of kind's official

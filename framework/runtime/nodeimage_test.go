@@ -44,7 +44,7 @@ func (f fakeImages) readFiles(_ context.Context, ref string, paths ...string) (m
 
 const cni = "kind: DaemonSet\n"
 
-var images = fakeImages{
+var fakeNodeImages = fakeImages{
 	"kic.local/node:v1.37.3-src-0123456789ab": {labels: map[string]string{
 		LabelKubernetesVersion: "v1.37.3-alpha.0.12+0123456789ab", LabelSource: "/src/kubernetes@0123456789ab", "io.kic.inputs": "x"}},
 	"kic.local/node:v1.37.2":        {labels: map[string]string{LabelKubernetesVersion: "v1.37.2"}},
@@ -101,7 +101,7 @@ func TestInspectNodeImage(t *testing.T) {
 		{ref: "", err: "empty image reference"},
 	} {
 		t.Run(tc.ref, func(t *testing.T) {
-			n, err := inspectNodeImage(context.Background(), images, tc.ref)
+			n, err := inspectNodeImage(context.Background(), fakeNodeImages, tc.ref)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one containing %q", err, tc.err)

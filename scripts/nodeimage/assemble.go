@@ -253,12 +253,12 @@ func (b *builder) writeNodeImage(ctx context.Context, l *stepLog, tag, alias, ha
 	return os.RemoveAll(filepath.Dir(root))
 }
 
-// The labels of a node image.
+// The labels of a node image, as the suite reads them.
 const (
-	labelVersion = "io.kic.kubernetes-version" // what the binaries report
-	labelInputs  = "io.kic.inputs"             // the hash its tag is made from
-	labelSource  = "io.kic.source"             // the source tree of a source image
-	labelBase    = "io.kic.base"               // the image a source image is built on
+	labelVersion = images.LabelKubernetesVersion
+	labelInputs  = images.LabelInputs
+	labelSource  = images.LabelSource
+	labelBase    = images.LabelBase
 )
 
 // nodeConfig is the config of every node image: the project's entrypoint
