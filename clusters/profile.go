@@ -42,6 +42,12 @@ type Profile struct {
 	// variant (the default profile on an older release) has no features of
 	// its own.
 	Base string
+	// Lacks names the requirements (tests' runtime.Requirement keys) the
+	// profile's release cannot give the suite, each with the reason: a
+	// feature needing one is skipped on it with that reason instead of
+	// failing (for example 1.34's PodCertificateRequest API is v1alpha1,
+	// which the suite's client libraries no longer have).
+	Lacks map[string]string
 	// ServiceAccountKey, when set, is the type of a service-account signing
 	// key the suite generates for the profile (never committed; see
 	// NodeFiles): kube-apiserver signs with it instead of kubeadm's sa.key,

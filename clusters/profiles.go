@@ -1,8 +1,10 @@
 package clusters
 
+import "strings"
+
 // All returns every profile the suite knows.
 func All() []Profile {
-	return []Profile{Default(), TokensLimits(), V136(), Issuers(), IssuersV135EC(), IssuerMigration(), IssuerMigrationV135()}
+	return []Profile{Default(), TokensLimits(), V134(), V135(), V136(), Issuers(), IssuersV135EC(), IssuerMigration(), IssuerMigrationV135()}
 }
 
 // Default is the profile the suite runs unless told otherwise: the newest
@@ -23,16 +25,48 @@ func Default() Profile {
 	}
 }
 
+// MatrixVersions are the releases the version matrix runs the default
+// profile's features on (make matrix): the latest patch of every minor the
+// suite supports, newest first. The newest is the default profile itself;
+// each older one has a variant profile (DefaultOn).
+var MatrixVersions = []string{"v1.37.2", "v1.36.3", "v1.35.4", "v1.34.4"}
+
+// DefaultOn is the variant of the default profile on another release,
+// named after its minor (v1.36): the same gates, the features of the
+// default profile (Base), with the beta or alpha APIs of that release
+// served through runtime-config (Profile.RuntimeConfig) and the kubeadm
+// API kind generates for it (v1beta3 below 1.36).
+func DefaultOn(version, served string) Profile {
+	p := Default()
+	minor := version
+	if i := strings.LastIndex(version, "."); i > 0 {
+		minor = version[:i]
+	}
+	p.Name = minor
+	p.Description = "Kubernetes " + version + ", kubeadm's default service-account issuer, trust-bundle and pod-certificate gates and " + served + " APIs on"
+	p.KubernetesVersion = version
+	p.Base = "default"
+	return p
+}
+
 // V136 is the default profile on Kubernetes v1.36.3, the newest release on
 // which ClusterTrustBundle and PodCertificateRequest are beta: their APIs are
 // served at certificates.k8s.io/v1beta1 through runtime-config. kind
 // generates kubeadm v1beta4 for it, as for 1.37.
-func V136() Profile {
-	p := Default()
-	p.Name = "v1.36"
-	p.Description = "Kubernetes v1.36.3, kubeadm's default service-account issuer, trust-bundle and pod-certificate gates and beta APIs on"
-	p.KubernetesVersion = "v1.36.3"
-	p.Base = "default"
+func V136() Profile { return DefaultOn("v1.36.3", "beta") }
+
+// V135 is the default profile on Kubernetes v1.35.4: ClusterTrustBundle and
+// PodCertificateRequest beta (v1beta1), kubeadm v1beta3.
+func V135() Profile { return DefaultOn("v1.35.4", "beta") }
+
+// V134 is the default profile on Kubernetes v1.34.4: ClusterTrustBundle beta
+// (v1beta1), PodCertificateRequest alpha (v1alpha1, the older request form),
+// kubeadm v1beta3.
+func V134() Profile {
+	p := DefaultOn("v1.34.4", "beta trust-bundle and alpha pod-certificate")
+	p.Lacks = map[string]string{
+		"podCertificates": "Kubernetes 1.34 serves PodCertificateRequests at certificates.k8s.io/v1alpha1 only, a version k8s.io/api v0.37 (the suite's client) no longer has; the signer speaks v1 and v1beta1 (1.35 and later)",
+	}
 	return p
 }
 

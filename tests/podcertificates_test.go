@@ -392,14 +392,14 @@ func podCertificateValidation() features.Feature {
 				return ctx
 			}
 			pcr := &certificatesv1.PodCertificateRequest{
-				ObjectMeta: metav1.ObjectMeta{GenerateName: "req-"},
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "req-", Namespace: steps.Namespace(ctx)},
 				Spec: certificatesv1.PodCertificateRequestSpec{
 					SignerName: s, PodName: live.Pod.Name, PodUID: types.UID(live.Pod.UID),
 					ServiceAccountName: live.ServiceAccount.Name, ServiceAccountUID: types.UID(live.ServiceAccount.UID),
 					NodeName: types.NodeName(live.Node.Name), NodeUID: types.UID(live.Node.UID), StubPKCS10Request: stub,
 				},
 			}
-			_, err = node.CertificatesV1().PodCertificateRequests(steps.Namespace(ctx)).Create(ctx, pcr, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			err = steps.DryRunPodCertificateRequest(ctx, node, pcr)
 			switch {
 			case err == nil:
 				t.Errorf("system:node:%s may request the certificate of pod %s on node %s", other, live.Pod.Name, live.Node.Name)

@@ -71,25 +71,32 @@ func orUncapped(d time.Duration) string {
 var (
 	trustBundles = runtime.Requirement{
 		Key:     "trustBundles",
-		Name:    "the ClusterTrustBundle API (certificates.k8s.io/v1) and the clusterTrustBundle projection (gates ClusterTrustBundle, ClusterTrustBundleProjection)",
+		Name:    "the ClusterTrustBundle API (certificates.k8s.io v1, or v1beta1 before 1.37) and the clusterTrustBundle projection (gates ClusterTrustBundle, ClusterTrustBundleProjection)",
 		Profile: "default",
 		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
 			caps, err := steps.DetectCapabilities(ctx, c)
 			return caps.TrustBundleAPI && caps.TrustBundleProjection,
-				fmt.Sprintf("v1 API served: %v (clustertrustbundles in %s); a pod's clusterTrustBundle source kept: %v", caps.TrustBundleAPI, servedIn(caps.TrustBundleVersions), caps.TrustBundleProjection), err
+				fmt.Sprintf("API the suite speaks: %s (clustertrustbundles in %s); a pod's clusterTrustBundle source kept: %v", orNone(caps.TrustBundleVersion), servedIn(caps.TrustBundleVersions), caps.TrustBundleProjection), err
 		},
 	}
 	podCertificates = runtime.Requirement{
 		Key:     "podCertificates",
-		Name:    "the PodCertificateRequest API (certificates.k8s.io/v1) and the podCertificate projection (gate PodCertificateRequest)",
+		Name:    "the PodCertificateRequest API (certificates.k8s.io v1, or v1beta1 on 1.35 and 1.36) and the podCertificate projection (gate PodCertificateRequest)",
 		Profile: "default",
 		Holds: func(ctx context.Context, c *steps.Cluster) (bool, string, error) {
 			caps, err := steps.DetectCapabilities(ctx, c)
 			return caps.PodCertificateAPI && caps.PodCertificateProjection,
-				fmt.Sprintf("v1 API served: %v (podcertificaterequests in %s); a pod's podCertificate source kept: %v", caps.PodCertificateAPI, servedIn(caps.PodCertificateVersions), caps.PodCertificateProjection), err
+				fmt.Sprintf("API the suite speaks: %s (podcertificaterequests in %s); a pod's podCertificate source kept: %v", orNone(caps.PodCertificateVersion), servedIn(caps.PodCertificateVersions), caps.PodCertificateProjection), err
 		},
 	}
 )
+
+func orNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
 
 // servedIn names the certificates.k8s.io versions serving a resource.
 func servedIn(versions []string) string {

@@ -620,6 +620,11 @@ func bundleAPIRules() features.Feature {
 		Setup(failed(errors.Join(err, lerr))).
 		Setup(steps.CreateNamespace()).
 		Assess("names, certificates, duplicates and headers are validated", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			ctbs, err := steps.TrustBundles(ctx)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
 			s := steps.FeatureSigner(ctx, "rules")
 			root := cas["rules root"]
 			for _, c := range []struct {
@@ -634,7 +639,7 @@ func bundleAPIRules() features.Feature {
 				{"a certificate that is not a CA", steps.TrustBundleName(s, "leaf"), s, leaf.PEM(), "does not have the CA bit set"},
 				{"a PEM header", steps.TrustBundleName(s, "header"), s, root.Wrapped(64, "Comment: pasted"), "has PEM block headers"},
 			} {
-				_, err := steps.Clientset(ctx, t).CertificatesV1().ClusterTrustBundles().Create(ctx, steps.TrustBundle(ctx, c.name, c.signer, nil, c.bundle), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+				_, err := ctbs.Create(ctx, steps.TrustBundle(ctx, c.name, c.signer, nil, c.bundle), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 				switch {
 				case err == nil:
 					t.Errorf("%s: accepted", c.what)
@@ -657,7 +662,12 @@ func bundleAPIRules() features.Feature {
 				t.Error(err)
 				return ctx
 			}
-			cs, err := steps.Impersonating(ctx, t, user)
+			imp, err := steps.Impersonating(ctx, t, user)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			cs, err := steps.TrustBundlesAs(ctx, imp)
 			if err != nil {
 				t.Error(err)
 				return ctx
@@ -667,7 +677,7 @@ func bundleAPIRules() features.Feature {
 			// RBAC changes reach the authorizer's cache within moments.
 			err = wait.For(ctx, user+" to be allowed to create a bundle without signer", wait.Options{Timeout: 30 * time.Second, Interval: time.Second},
 				func(ctx context.Context) (bool, string, error) {
-					_, err := cs.CertificatesV1().ClusterTrustBundles().Create(ctx, steps.TrustBundle(ctx, steps.ClusterObjectName(ctx, "unlinked"), "", nil, cas["rules root"].PEM()), dry)
+					_, err := cs.Create(ctx, steps.TrustBundle(ctx, steps.ClusterObjectName(ctx, "unlinked"), "", nil, cas["rules root"].PEM()), dry)
 					if err != nil {
 						return false, err.Error(), nil
 					}
@@ -677,7 +687,7 @@ func bundleAPIRules() features.Feature {
 				t.Error(err)
 				return ctx
 			}
-			_, err = cs.CertificatesV1().ClusterTrustBundles().Create(ctx, steps.TrustBundle(ctx, steps.TrustBundleName(s, "attest"), s, nil, cas["rules root"].PEM()), dry)
+			_, err = cs.Create(ctx, steps.TrustBundle(ctx, steps.TrustBundleName(s, "attest"), s, nil, cas["rules root"].PEM()), dry)
 			want := fmt.Sprintf("user not permitted to attest for signerName %q", s)
 			switch {
 			case err == nil:
@@ -701,7 +711,12 @@ func builtinServingBundle() features.Feature {
 		Setup(steps.CreatePod(steps.ProbePod(pod).Projected("ctb", dir, nil, bySigner(signer, everything(), "serving.pem", false)))).
 		Setup(steps.WaitPodServing(pod)).
 		Assess("a bundle kubernetes.io:kube-apiserver-serving:<hash> of that signer exists", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			list, err := steps.Clientset(ctx, t).CertificatesV1().ClusterTrustBundles().List(ctx, metav1.ListOptions{FieldSelector: "spec.signerName=" + signer})
+			ctbs, err := steps.TrustBundles(ctx)
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			list, err := ctbs.List(ctx, metav1.ListOptions{FieldSelector: "spec.signerName=" + signer})
 			if err != nil {
 				t.Error(err)
 				return ctx

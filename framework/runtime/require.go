@@ -85,6 +85,9 @@ type requirementCheck struct {
 	Existing bool
 	// Required: --require names the requirement.
 	Required bool
+	// Lacks is the kind profile's reason it cannot give the requirement
+	// (clusters.Profile.Lacks); empty when it promises it.
+	Lacks string
 	// OK, Seen and Err are what Requirement.Holds returned.
 	OK   bool
 	Seen string
@@ -101,6 +104,8 @@ func requirementVerdict(c requirementCheck) (verdict, msg string) {
 	switch {
 	case c.Err == nil && c.OK:
 		return verdictHolds, fmt.Sprintf("requirement %q holds: %s", r.Name, c.Seen)
+	case !c.Existing && c.Lacks != "":
+		return verdictSkip, fmt.Sprintf("needs %s, which profile %s does not give: %s (cluster %s shows: %s)", r.Name, c.Profile, c.Lacks, c.Cluster, c.Seen)
 	case !c.Existing && c.Err != nil:
 		return verdictFail, fmt.Sprintf("checking requirement %q on cluster %s: %v", r.Name, c.Cluster, c.Err)
 	case !c.Existing:

@@ -94,19 +94,24 @@ func TestRequirementVerdict(t *testing.T) {
 		err                error
 		want               string
 		msg                []string
+		lacks              string
 	}{
-		{"holds", true, true, true, nil, verdictHolds, []string{"holds: seen"}},
-		{"existing, unmet", true, false, false, nil, verdictSkip, []string{"needs the trustBundles thing (the cluster shows: seen): kind profile default"}},
-		{"existing, unmet, required", true, true, false, nil, verdictFail, []string{"needs the trustBundles thing (the cluster shows: seen)", "--require=trustBundles asked for it"}},
-		{"existing, check failed", true, false, false, boom, verdictSkip, []string{"could not be checked on cluster c1: discovery: boom"}},
-		{"existing, check failed, required", true, true, false, boom, verdictFail, []string{"could not be checked", "boom", "--require=trustBundles"}},
-		{"kind, unmet", false, false, false, nil, verdictFail, []string{"profile default should give the trustBundles thing, but cluster c1 shows: seen"}},
-		{"kind, check failed", false, true, false, boom, verdictFail, []string{"checking requirement", "boom"}},
+		{"holds", true, true, true, nil, verdictHolds, []string{"holds: seen"}, ""},
+		{"existing, unmet", true, false, false, nil, verdictSkip, []string{"needs the trustBundles thing (the cluster shows: seen): kind profile default"}, ""},
+		{"existing, unmet, required", true, true, false, nil, verdictFail, []string{"needs the trustBundles thing (the cluster shows: seen)", "--require=trustBundles asked for it"}, ""},
+		{"existing, check failed", true, false, false, boom, verdictSkip, []string{"could not be checked on cluster c1: discovery: boom"}, ""},
+		{"existing, check failed, required", true, true, false, boom, verdictFail, []string{"could not be checked", "boom", "--require=trustBundles"}, ""},
+		{"kind, unmet", false, false, false, nil, verdictFail, []string{"profile default should give the trustBundles thing, but cluster c1 shows: seen"}, ""},
+		{"kind, check failed", false, true, false, boom, verdictFail, []string{"checking requirement", "boom"}, ""},
 		// The check's answer counts only without an error.
-		{"existing, error with ok", true, false, true, boom, verdictSkip, []string{"boom"}},
+		{"existing, error with ok", true, false, true, boom, verdictSkip, []string{"boom"}, ""},
+		// A kind profile that says it cannot give the requirement skips,
+		// naming why; one that gives it anyway runs.
+		{"kind, unmet, profile lacks it", false, false, false, nil, verdictSkip, []string{"which profile default does not give: v1alpha1 only", "shows: seen"}, "v1alpha1 only"},
+		{"kind, holds, profile lacks it", false, false, true, nil, verdictHolds, []string{"holds"}, "v1alpha1 only"},
 	} {
 		got, msg := requirementVerdict(requirementCheck{Req: req, Profile: "default", Cluster: "c1",
-			Existing: tc.existing, Required: tc.required, OK: tc.ok, Seen: "seen", Err: tc.err})
+			Existing: tc.existing, Required: tc.required, OK: tc.ok, Seen: "seen", Err: tc.err, Lacks: tc.lacks})
 		if got != tc.want {
 			t.Errorf("%s: verdict %s, want %s (%s)", tc.name, got, tc.want, msg)
 		}

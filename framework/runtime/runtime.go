@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
+	"github.com/kube-identity-conformance/kube-identity-conformance/clusters"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/cluster"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/steps"
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/wait"
@@ -297,11 +298,15 @@ func requirementsStep(c Case, cl *steps.Cluster, existing bool, require []string
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			ok, seen, err := req.Holds(cctx, cl)
 			cancel()
-			verdict, msg := requirementVerdict(requirementCheck{
+			check := requirementCheck{
 				Req: req, Profile: c.profile(), Cluster: cl.Name,
 				Existing: existing, Required: slices.Contains(require, req.Key),
 				OK: ok, Seen: seen, Err: err,
-			})
+			}
+			if prof, lerr := clusters.Lookup(cl.Profile); !existing && lerr == nil {
+				check.Profile, check.Lacks = prof.Name, prof.Lacks[req.Key]
+			}
+			verdict, msg := requirementVerdict(check)
 			switch verdict {
 			case verdictHolds:
 				t.Log(msg)

@@ -106,9 +106,13 @@ func decodeOwn(raw string) (*token.Claims, error) {
 // Capabilities is what a cluster offers the trust-bundle and pod-certificate
 // areas, detected once per cluster.
 type Capabilities struct {
-	// TrustBundleAPI and PodCertificateAPI: certificates.k8s.io/v1 serves
-	// clustertrustbundles / podcertificaterequests.
-	TrustBundleAPI, PodCertificateAPI bool
+	// TrustBundleAPI and PodCertificateAPI: certificates.k8s.io serves
+	// clustertrustbundles / podcertificaterequests at a version the suite
+	// speaks, TrustBundleVersion / PodCertificateVersion (v1, else v1beta1;
+	// 1.34's v1alpha1 podcertificaterequests have no type in the client
+	// libraries the suite is built with).
+	TrustBundleAPI, PodCertificateAPI         bool
+	TrustBundleVersion, PodCertificateVersion string
 	// TrustBundleVersions and PodCertificateVersions are every version of
 	// certificates.k8s.io serving clustertrustbundles /
 	// podcertificaterequests, in discovery's order (preferred first): the
@@ -160,8 +164,10 @@ func detectCapabilities(ctx context.Context, c *Cluster) (Capabilities, error) {
 			}
 		}
 	}
-	out.TrustBundleAPI = slices.Contains(out.TrustBundleVersions, "v1")
-	out.PodCertificateAPI = slices.Contains(out.PodCertificateVersions, "v1")
+	out.TrustBundleVersion = spokenVersion(out.TrustBundleVersions)
+	out.PodCertificateVersion = spokenVersion(out.PodCertificateVersions)
+	out.TrustBundleAPI = out.TrustBundleVersion != ""
+	out.PodCertificateAPI = out.PodCertificateVersion != ""
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "kic-detect-"},
 		Spec: corev1.PodSpec{
@@ -207,4 +213,15 @@ func KubeletVersions(ctx context.Context, c *Cluster) ([]NodeKubelet, error) {
 		out = append(out, NodeKubelet{Node: n.Name, Kubelet: n.Status.NodeInfo.KubeletVersion})
 	}
 	return out, nil
+}
+
+// spokenVersion is the version of served ones the suite uses: v1, else
+// v1beta1, else none.
+func spokenVersion(served []string) string {
+	for _, v := range []string{"v1", "v1beta1"} {
+		if slices.Contains(served, v) {
+			return v
+		}
+	}
+	return ""
 }

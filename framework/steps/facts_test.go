@@ -41,8 +41,11 @@ func TestDetectCapabilitiesListsServingVersionsAndReadsTheDryRunBack(t *testing.
 	if !slices.Equal(caps.TrustBundleVersions, []string{"v1", "v1beta1"}) || !slices.Equal(caps.PodCertificateVersions, []string{"v1beta1"}) {
 		t.Errorf("versions: trust bundles %q, pod certificates %q", caps.TrustBundleVersions, caps.PodCertificateVersions)
 	}
-	if !caps.TrustBundleAPI || caps.PodCertificateAPI {
-		t.Errorf("v1 served: trust bundles %v (want true), pod certificates %v (want false)", caps.TrustBundleAPI, caps.PodCertificateAPI)
+	if !caps.TrustBundleAPI || caps.TrustBundleVersion != "v1" || !caps.PodCertificateAPI || caps.PodCertificateVersion != "v1beta1" {
+		t.Errorf("spoken versions: trust bundles %v %q (want v1), pod certificates %v %q (want v1beta1)", caps.TrustBundleAPI, caps.TrustBundleVersion, caps.PodCertificateAPI, caps.PodCertificateVersion)
+	}
+	if got := spokenVersion([]string{"v1alpha1"}); got != "" {
+		t.Errorf("only v1alpha1 served: spoken version %q, want none", got)
 	}
 	if !caps.TrustBundleProjection || caps.PodCertificateProjection {
 		t.Errorf("projections kept: trust bundle %v (want true), pod certificate %v (want false)", caps.TrustBundleProjection, caps.PodCertificateProjection)

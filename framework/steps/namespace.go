@@ -287,4 +287,13 @@ var ClusterSweeps = []ClusterSweep{
 		del: func(ctx context.Context, cs kubernetes.Interface, n string) error {
 			return cs.CertificatesV1().ClusterTrustBundles().Delete(ctx, n, metav1.DeleteOptions{})
 		}},
+	// Releases before 1.37 serve the bundles at v1beta1 only (the same
+	// objects where both are served: the v1 pass has removed them then).
+	{Kind: "v1beta1 clustertrustbundle", List: cluster.ListTrustBundles,
+		list: func(ctx context.Context, cs kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.CertificatesV1beta1().ClusterTrustBundles().List(ctx, o)
+		},
+		del: func(ctx context.Context, cs kubernetes.Interface, n string) error {
+			return cs.CertificatesV1beta1().ClusterTrustBundles().Delete(ctx, n, metav1.DeleteOptions{})
+		}},
 }

@@ -8,6 +8,8 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	certificatesv1beta1 "k8s.io/api/certificates/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,6 +43,18 @@ func StartSigner(ctx context.Context, t *testing.T, o signer.Options) (*signer.S
 	}
 	if o.Logf == nil {
 		o.Logf = t.Logf
+	}
+	if o.APIVersion == "" {
+		// The version the cluster serves: v1 from 1.37, v1beta1 (and the
+		// older request form) on 1.35 and 1.36.
+		caps, err := DetectCapabilities(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("start signer: %w", err)
+		}
+		if !caps.PodCertificateAPI {
+			return nil, fmt.Errorf("start signer: cluster %s serves PodCertificateRequests at no version the suite speaks (served: %v)", c.Name, caps.PodCertificateVersions)
+		}
+		o.APIVersion = caps.PodCertificateVersion
 	}
 	sg, err := signer.New(cs, o)
 	if err != nil {
@@ -133,4 +147,37 @@ func signerClient(ctx context.Context, t *testing.T, c *Cluster, signerNames []s
 		return nil, err
 	}
 	return cs, nil
+}
+
+// DryRunPodCertificateRequest creates pcr through cs with a server-side dry
+// run, at the version the feature's cluster serves (v1, or v1beta1 with
+// the same fields).
+func DryRunPodCertificateRequest(ctx context.Context, cs kubernetes.Interface, pcr *certificatesv1.PodCertificateRequest) error {
+	c := ClusterFrom(ctx)
+	if c == nil {
+		return fmt.Errorf("no cluster in the context")
+	}
+	caps, err := DetectCapabilities(ctx, c)
+	if err != nil {
+		return err
+	}
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	switch caps.PodCertificateVersion {
+	case "v1":
+		_, err = cs.CertificatesV1().PodCertificateRequests(pcr.Namespace).Create(ctx, pcr, dry)
+	case "v1beta1":
+		sp := pcr.Spec
+		_, err = cs.CertificatesV1beta1().PodCertificateRequests(pcr.Namespace).Create(ctx, &certificatesv1beta1.PodCertificateRequest{
+			ObjectMeta: *pcr.ObjectMeta.DeepCopy(),
+			Spec: certificatesv1beta1.PodCertificateRequestSpec{
+				SignerName: sp.SignerName, PodName: sp.PodName, PodUID: sp.PodUID,
+				ServiceAccountName: sp.ServiceAccountName, ServiceAccountUID: sp.ServiceAccountUID,
+				NodeName: sp.NodeName, NodeUID: sp.NodeUID, MaxExpirationSeconds: sp.MaxExpirationSeconds,
+				StubPKCS10Request: sp.StubPKCS10Request, UnverifiedUserAnnotations: sp.UnverifiedUserAnnotations,
+			},
+		}, dry)
+	default:
+		return fmt.Errorf("cluster %s serves PodCertificateRequests at no version the suite speaks (served: %v)", c.Name, caps.PodCertificateVersions)
+	}
+	return err
 }

@@ -51,10 +51,13 @@ func TrustBundle(ctx context.Context, name, signer string, labels map[string]str
 // exists already is an error: it is not the test's to use or remove.
 func CreateTrustBundle(ctx context.Context, t *testing.T, ctb *certificatesv1.ClusterTrustBundle) error {
 	t.Helper()
-	cs := Clientset(ctx, t)
+	cs, err := TrustBundles(ctx)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(ctx, APITimeout)
 	defer cancel()
-	if _, err := cs.CertificatesV1().ClusterTrustBundles().Create(cctx, ctb, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.Create(cctx, ctb, metav1.CreateOptions{}); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("ClusterTrustBundle %s exists already (another run's, or left over: `make clean-existing` or delete it): %w", ctb.Name, err)
 		}
@@ -64,7 +67,7 @@ func CreateTrustBundle(ctx context.Context, t *testing.T, ctb *certificatesv1.Cl
 	t.Cleanup(func() {
 		dctx, cancel := context.WithTimeout(context.Background(), APITimeout)
 		defer cancel()
-		if err := cs.CertificatesV1().ClusterTrustBundles().Delete(dctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := cs.Delete(dctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("delete ClusterTrustBundle %s: %v", name, err)
 		}
 	})
@@ -74,15 +77,18 @@ func CreateTrustBundle(ctx context.Context, t *testing.T, ctb *certificatesv1.Cl
 // SetTrustBundle replaces a bundle's certificates.
 func SetTrustBundle(ctx context.Context, t *testing.T, name, bundle string) error {
 	t.Helper()
-	cs := Clientset(ctx, t)
+	cs, err := TrustBundles(ctx)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(ctx, APITimeout)
 	defer cancel()
-	ctb, err := cs.CertificatesV1().ClusterTrustBundles().Get(cctx, name, metav1.GetOptions{})
+	ctb, err := cs.Get(cctx, name, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("get ClusterTrustBundle %s: %w", name, err)
 	}
 	ctb.Spec.TrustBundle = bundle
-	if _, err := cs.CertificatesV1().ClusterTrustBundles().Update(cctx, ctb, metav1.UpdateOptions{}); err != nil {
+	if _, err := cs.Update(cctx, ctb, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update ClusterTrustBundle %s: %w", name, err)
 	}
 	return nil
@@ -91,9 +97,13 @@ func SetTrustBundle(ctx context.Context, t *testing.T, name, bundle string) erro
 // DeleteTrustBundle deletes a bundle now (the cleanup then finds it gone).
 func DeleteTrustBundle(ctx context.Context, t *testing.T, name string) error {
 	t.Helper()
+	cs, err := TrustBundles(ctx)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(ctx, APITimeout)
 	defer cancel()
-	if err := Clientset(ctx, t).CertificatesV1().ClusterTrustBundles().Delete(cctx, name, metav1.DeleteOptions{}); err != nil {
+	if err := cs.Delete(cctx, name, metav1.DeleteOptions{}); err != nil {
 		return fmt.Errorf("delete ClusterTrustBundle %s: %w", name, err)
 	}
 	return nil
