@@ -86,7 +86,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 		os.Exit(2)
 	}
-	s := steps.Suite{RunID: steps.NewRunID(), ProbeImage: *flagProbeImage, ProbeSecret: secret, Defects: &defects.Registry{Strict: *flagStrict}}
+	s := steps.Suite{RunID: steps.NewRunID(), ProbeImage: *flagProbeImage, ProbeSecret: secret, Defects: &defects.Registry{Strict: *flagStrict}, ArtifactsDir: orDefault(*flagArtifacts, "_artifacts")}
 	ctx = steps.WithSuite(ctx, s)
 	testenv, err := env.NewWithContext(ctx, cfg)
 	if err != nil {

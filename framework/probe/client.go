@@ -24,11 +24,12 @@ type Client struct {
 	cs     kubernetes.Interface
 	secret string
 	port   int
+	last   *answers
 }
 
 // NewClient returns a client for the probes of a run whose secret is secret.
 func NewClient(cs kubernetes.Interface, secret string) *Client {
-	return &Client{cs: cs, secret: secret, port: Port}
+	return &Client{cs: cs, secret: secret, port: Port, last: &answers{m: map[string]Answer{}}}
 }
 
 // OnPort returns a client for the probe listening on port (a second probe
@@ -70,7 +71,7 @@ func (c *Client) files(ctx context.Context, namespace, pod string, content bool,
 	if content {
 		req = req.Param("content", "true")
 	}
-	body, err := get(ctx, req)
+	body, err := c.get(ctx, namespace, pod, req)
 	if err != nil {
 		return nil, fmt.Errorf("probe %s/%s: GET /files: %w", namespace, pod, err)
 	}
@@ -87,7 +88,7 @@ func (c *Client) files(ctx context.Context, namespace, pod string, content bool,
 // Healthy returns nil when the probe in namespace/pod answers /healthz with
 // "ok", and otherwise an error naming the pod. It asks once.
 func (c *Client) Healthy(ctx context.Context, namespace, pod string) error {
-	body, err := get(ctx, c.request("GET", namespace, pod).Suffix("healthz"))
+	body, err := c.get(ctx, namespace, pod, c.request("GET", namespace, pod).Suffix("healthz"))
 	if err != nil {
 		return fmt.Errorf("probe %s/%s: GET /healthz: %w", namespace, pod, err)
 	}
@@ -105,7 +106,7 @@ func (c *Client) StartWatch(ctx context.Context, namespace, pod, path string, in
 	if content {
 		req = req.Param("content", "true")
 	}
-	if _, err := get(ctx, req); err != nil {
+	if _, err := c.get(ctx, namespace, pod, req); err != nil {
 		return fmt.Errorf("probe %s/%s: POST /watch %s: %w", namespace, pod, path, err)
 	}
 	return nil
@@ -113,7 +114,7 @@ func (c *Client) StartWatch(ctx context.Context, namespace, pod, path string, in
 
 // Watched returns what the probe's watcher of path has seen so far.
 func (c *Client) Watched(ctx context.Context, namespace, pod, path string) (*Watch, error) {
-	body, err := get(ctx, c.request("GET", namespace, pod).Suffix("watch").Param("path", path))
+	body, err := c.get(ctx, namespace, pod, c.request("GET", namespace, pod).Suffix("watch").Param("path", path))
 	if err != nil {
 		return nil, fmt.Errorf("probe %s/%s: GET /watch %s: %w", namespace, pod, path, err)
 	}
@@ -127,7 +128,7 @@ func (c *Client) Watched(ctx context.Context, namespace, pod, path string) (*Wat
 // WriteTest asks the probe whether a file can be created in dir (it is
 // removed at once): the way to show a mount is read-only (Errno "EROFS").
 func (c *Client) WriteTest(ctx context.Context, namespace, pod, dir string) (*WriteTest, error) {
-	body, err := get(ctx, c.request("POST", namespace, pod).Suffix("write-test").Param("path", dir))
+	body, err := c.get(ctx, namespace, pod, c.request("POST", namespace, pod).Suffix("write-test").Param("path", dir))
 	if err != nil {
 		return nil, fmt.Errorf("probe %s/%s: POST /write-test %s: %w", namespace, pod, dir, err)
 	}
@@ -143,7 +144,7 @@ func (c *Client) WriteTest(ctx context.Context, namespace, pod, dir string) (*Wr
 // server and the key set from its jwks_uri, presenting the token to the API
 // server only, and returns both documents (never the token).
 func (c *Client) RelyingParty(ctx context.Context, namespace, pod, tokenPath string) (*Relying, error) {
-	body, err := get(ctx, c.request("GET", namespace, pod).Suffix("oidc").Param("token", tokenPath))
+	body, err := c.get(ctx, namespace, pod, c.request("GET", namespace, pod).Suffix("oidc").Param("token", tokenPath))
 	if err != nil {
 		return nil, fmt.Errorf("probe %s/%s: GET /oidc: %w", namespace, pod, err)
 	}
@@ -164,7 +165,7 @@ func (c *Client) RelyingParty(ctx context.Context, namespace, pod, tokenPath str
 // and the first listener is left as it is.
 func (c *Client) ServeTLS(ctx context.Context, namespace, pod string, cr TLSCredentials, trust string, port int) error {
 	req := cr.params(c.request("POST", namespace, pod).Suffix("tls", "serve")).Param("trust", trust).Param("port", strconv.Itoa(port))
-	if _, err := get(ctx, req); err != nil {
+	if _, err := c.get(ctx, namespace, pod, req); err != nil {
 		return fmt.Errorf("probe %s/%s: POST /tls/serve port %d: %w", namespace, pod, port, err)
 	}
 	return nil
@@ -173,7 +174,7 @@ func (c *Client) ServeTLS(ctx context.Context, namespace, pod string, cr TLSCred
 // ServedTLS returns what the probe's listener on port has recorded, and the
 // SHA-256 of the leaf it presents now.
 func (c *Client) ServedTLS(ctx context.Context, namespace, pod string, port int) (*TLSServe, error) {
-	body, err := get(ctx, c.request("GET", namespace, pod).Suffix("tls", "serve").Param("port", strconv.Itoa(port)))
+	body, err := c.get(ctx, namespace, pod, c.request("GET", namespace, pod).Suffix("tls", "serve").Param("port", strconv.Itoa(port)))
 	if err != nil {
 		return nil, fmt.Errorf("probe %s/%s: GET /tls/serve port %d: %w", namespace, pod, port, err)
 	}
@@ -204,7 +205,7 @@ func (c *Client) DialTLS(ctx context.Context, namespace, pod string, cr TLSCrede
 	if verifyChainOnly {
 		req = req.Param("verify", "chain")
 	}
-	body, err := get(ctx, req)
+	body, err := c.get(ctx, namespace, pod, req)
 	if err != nil {
 		return nil, fmt.Errorf("probe %s/%s: POST /tls/dial %s: %w", namespace, pod, addr, err)
 	}
@@ -242,12 +243,15 @@ func (c *Client) request(verb, namespace, pod string) *rest.Request {
 // available" for a pod that is not ready), which Request.DoRaw drops, and
 // the probe's own message, which client-go keeps only as a cause for most
 // codes (400, 409: "the server rejected our request for an unknown reason").
-func get(ctx context.Context, req *rest.Request) ([]byte, error) {
+func (c *Client) get(ctx context.Context, namespace, pod string, req *rest.Request) ([]byte, error) {
 	res := req.Do(ctx)
 	body, err := res.Raw()
 	if err != nil {
-		return nil, withProbeMessage(res.Error())
+		err = withProbeMessage(res.Error())
+		c.last.record(namespace, pod, c.port, req.URL().Path, nil, err)
+		return nil, err
 	}
+	c.last.record(namespace, pod, c.port, req.URL().Path, body, nil)
 	return body, nil
 }
 

@@ -58,7 +58,11 @@ func CreateNamespace() features.Func {
 			t.Fatalf("create the feature's namespace: %v", err)
 		}
 		name := created.Name
-		t.Cleanup(func() { deleteNamespace(t, cs, name) })
+		pc := Probe(ctx, t)
+		t.Cleanup(func() {
+			recordFailure(t, s, ClusterFrom(ctx).Name, cs, pc, name)
+			deleteNamespace(t, cs, name)
+		})
 		t.Logf("namespace %s", name)
 		if err := waitServiceAccount(ctx, cs, name, "default", ServiceAccountTimeout); err != nil {
 			t.Fatal(err)

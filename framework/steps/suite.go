@@ -42,6 +42,9 @@ type Suite struct {
 	ProbeSecret string
 	// Defects collects the run's known-defect findings (CheckDefect).
 	Defects *defects.Registry
+	// ArtifactsDir is where a failed feature's namespace summary is
+	// written (results.FailureFile); empty: nowhere.
+	ArtifactsDir string
 }
 
 // ProbeSecretName is the Secret in each of the run's namespaces that holds
@@ -102,6 +105,10 @@ type Cluster struct {
 	failed atomic.Bool
 	// facts memoises what was detected on the cluster (name -> *fact).
 	facts sync.Map
+	// probe is the run's probe client of the cluster, made once, so that
+	// the last answer of every probe is kept for a failed feature's report.
+	probeOnce sync.Once
+	probe     *probe.Client
 }
 
 type fact struct {
@@ -148,7 +155,10 @@ func Probe(ctx context.Context, t *testing.T) *probe.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return probe.NewClient(Clientset(ctx, t), s.ProbeSecret)
+	cs := Clientset(ctx, t)
+	c := ClusterFrom(ctx)
+	c.probeOnce.Do(func() { c.probe = probe.NewClient(cs, s.ProbeSecret) })
+	return c.probe
 }
 
 // Clientset returns the clientset of the feature's cluster. A context
