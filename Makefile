@@ -81,6 +81,10 @@ endif
 probe-image: ## Write the probe image archive (_build/images/probe.tar).
 	$(GO) run ./scripts/probeimage
 
+.PHONY: suite-image
+suite-image: ## Write the suite image archive (_build/images/suite.tar, kic.local/suite:dev): the compiled suite, run in-cluster by the Sonobuoy plugin or Job in scripts/incluster.
+	$(GO) run ./scripts/suiteimage
+
 # make push-probe: the probe image archive pushed to a registry that an
 # existing cluster pulls from, without Docker (scripts/pushprobe); the
 # credentials are those of ~/.docker/config.json (of the user running make).
