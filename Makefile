@@ -81,6 +81,10 @@ endif
 probe-image: ## Write the probe image archive (_build/images/probe.tar).
 	$(GO) run ./scripts/probeimage
 
+.PHONY: suite-image
+suite-image: ## Write the suite image archive (_build/images/suite.tar, kic.local/suite:dev): the compiled suite, run in-cluster by the Sonobuoy plugin or Job in scripts/incluster.
+	$(GO) run ./scripts/suiteimage
+
 # make push-probe: the probe image archive pushed to a registry that an
 # existing cluster pulls from, without Docker (scripts/pushprobe); the
 # credentials are those of ~/.docker/config.json (of the user running make).
@@ -146,6 +150,19 @@ conformance-existing: suite-binary ## Run the suite against an existing cluster:
 	@test -n "$(KUBECONFIG_PATH)" || { echo "KUBECONFIG_PATH is required"; exit 2; }
 	@mkdir -p $(ARTIFACTS)
 	$(call follow-progress,$(suite-run) -args --kubeconfig=$(KUBECONFIG_PATH) $(if $(NODE_IMAGE),--node-image=$(NODE_IMAGE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
+
+# make incluster-check: the suite image as a Job in an existing cluster,
+# under rbac.yaml's ServiceAccount, and its results checked
+# (scripts/incluster). The images must be on the cluster's nodes
+# (imagePullPolicy IfNotPresent): for kind, load _build/images/suite.tar and
+# _build/images/probe.tar onto them first (scripts/cluster has no load
+# subcommand yet). INCLUSTER_ARGS, e.g. --run TestProbe --timeout 30m --keep.
+INCLUSTER_ARGS ?=
+
+.PHONY: incluster-check
+incluster-check: suite-image probe-image ## Run the suite image as a Job in an existing cluster and check its results: make incluster-check KUBECONFIG_PATH=... [INCLUSTER_ARGS='--run TestProbe'] (images loaded onto the nodes beforehand).
+	@test -n "$(KUBECONFIG_PATH)" || { echo "incluster-check: KUBECONFIG_PATH is required, e.g. make incluster-check KUBECONFIG_PATH=_build/clusters/kic-default.kubeconfig"; exit 2; }
+	$(GO) run ./scripts/incluster check --kubeconfig '$(KUBECONFIG_PATH)' $(if $(CONTEXT),--context '$(CONTEXT)') --artifacts $(ARTIFACTS)/incluster $(INCLUSTER_ARGS)
 
 # make compare and make repro run the suite through the conformance target
 # (one way of running it), each run into an artifacts directory of its own,

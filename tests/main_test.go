@@ -8,6 +8,7 @@
 //	go test ./tests -args --cluster=kind --profile=NAME      # only that profile's features, on its cluster
 //	go test ./tests -args --cluster=kind --node-image=REF    # every cluster on that node image (profiles of its Kubernetes minor only)
 //	go test ./tests -args --kubeconfig=PATH                  # an existing cluster; $KUBECONFIG alone never selects it
+//	tests.test --in-cluster                                  # in a pod: the cluster it runs in, as --kubeconfig would (scripts/incluster)
 //
 // Each area (one file here) lists its cases in areas below; framework/runtime
 // plans the run, creates the clusters one at a time and runs every feature on
@@ -27,6 +28,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/e2e-framework/klient"
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
@@ -69,6 +73,7 @@ var (
 	flagNodeImage    = flag.String("node-image", "", "kind mode: run every cluster on this node image (present on the Docker host: a project image built from a Kubernetes source tree, or an official kindest/node) instead of its profile's kic.local/node:<version>; only profiles of the image's Kubernetes minor can run")
 	flagExportLogs   = flag.Bool("export-node-logs", false, "kind mode: export every cluster's node logs into <artifacts>/cluster-<name>/ when it is finished, not only after a failed feature (make repro sets it)")
 	flagRequire      = flag.String("require", "", "existing-cluster mode: comma-separated requirement names (for example trustBundles,podCertificates) whose absence, or a failure to check them, fails the features that need them instead of skipping them; an unknown name is refused with the list of known ones")
+	flagInCluster    = flag.Bool("in-cluster", false, "existing-cluster mode on the cluster the suite runs in (a pod: its ServiceAccount's token and CA, as a Sonobuoy plugin or scripts/incluster's Job runs it); not with --kubeconfig or --cluster")
 	flagStrict       = flag.Bool("strict", false, "a reproduced known defect fails its test (by default it is reported under \"known defects\" and passes)")
 )
 
@@ -77,6 +82,16 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 		os.Exit(2)
+	}
+	if *flagInCluster {
+		// Existing-cluster mode through a kubeconfig of the pod's own
+		// credentials: every client of the run is built from it.
+		path, err := inClusterKubeconfig(cfg)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+			os.Exit(2)
+		}
+		cfg.WithKubeconfigFile(path)
 	}
 	raiseParallel()
 	ctx, cancel := runContext()
@@ -346,4 +361,48 @@ func chooseMode(cfg *envconf.Config) (existing bool, err error) {
 		}
 	}
 	return false, nil
+}
+
+// inClusterKubeconfig writes a kubeconfig of the pod's in-cluster
+// configuration (rest.InClusterConfig: the API server's service address, the
+// ServiceAccount's CA and token file, read again as the kubelet rotates it)
+// to a temporary file, for --in-cluster: the run then takes the
+// --kubeconfig path, which e2e-framework and the runtime read.
+func inClusterKubeconfig(cfg *envconf.Config) (string, error) {
+	switch {
+	case cfg.KubeconfigFile() != "":
+		return "", fmt.Errorf("--in-cluster and --kubeconfig=%s select different clusters: pass one of them", cfg.KubeconfigFile())
+	case *flagCluster != "":
+		return "", fmt.Errorf("--in-cluster runs on the cluster the suite runs in: --cluster=%s has no meaning with it", *flagCluster)
+	case cfg.KubeContext() != "":
+		return "", fmt.Errorf("--in-cluster has no kubeconfig contexts: --context=%s has no meaning with it", cfg.KubeContext())
+	}
+	var missing []string
+	for _, v := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
+		if os.Getenv(v) == "" {
+			missing = append(missing, "$"+v)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("--in-cluster: %s not set: the suite is not running in a pod (use --kubeconfig=PATH outside a cluster)", strings.Join(missing, " and "))
+	}
+	rc, err := rest.InClusterConfig()
+	if err != nil {
+		return "", fmt.Errorf("--in-cluster: %w", err)
+	}
+	const name = "in-cluster"
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters[name] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthority: rc.TLSClientConfig.CAFile}
+	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{TokenFile: rc.BearerTokenFile}
+	kc.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+	kc.CurrentContext = name
+	dir, err := os.MkdirTemp("", "kic-in-cluster-")
+	if err != nil {
+		return "", fmt.Errorf("--in-cluster: %w", err)
+	}
+	path := filepath.Join(dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return "", fmt.Errorf("--in-cluster: write %s: %w", path, err)
+	}
+	return path, nil
 }

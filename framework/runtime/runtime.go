@@ -217,6 +217,11 @@ func (r *Runtime) Run(t *testing.T, cases ...Case) {
 	wg.Wait()
 }
 
+// DisruptiveSkip begins the reason a disruptive feature is skipped with in
+// existing-cluster mode without --allow-disruptive (scripts/incluster checks
+// for it).
+const DisruptiveSkip = "disruptive (changes the cluster)"
+
 func (r *Runtime) runCase(t *testing.T, c Case, p plannedCase) {
 	name := c.Feature.Name()
 	if !p.selected {
@@ -228,7 +233,7 @@ func (r *Runtime) runCase(t *testing.T, c Case, p plannedCase) {
 		return
 	}
 	if r.o.Existing && c.Needs.Disruptive && !r.o.AllowDisruptive {
-		reason := fmt.Sprintf("disruptive (changes the cluster): runs on a kind cluster of its own, profile %s; pass --allow-disruptive to run it on this cluster", c.profile())
+		reason := fmt.Sprintf("%s: runs on a kind cluster of its own, profile %s; pass --allow-disruptive to run it on this cluster", DisruptiveSkip, c.profile())
 		r.o.Idle.Test(t, withSteps(c.Feature, c, []types.Step{skipStep(reason)}, nil))
 		return
 	}
