@@ -4,7 +4,7 @@ import "strings"
 
 // All returns every profile the suite knows.
 func All() []Profile {
-	return []Profile{Default(), TokensLimits(), V134(), V135(), V136(), Issuers(), IssuersV135EC(), IssuerMigration(), IssuerMigrationV135()}
+	return []Profile{Default(), TokensLimits(), V134(), V135(), V136(), ExistingV135(), Issuers(), IssuersV135EC(), IssuerMigration(), IssuerMigrationV135()}
 }
 
 // Default is the profile the suite runs unless told otherwise: the newest
@@ -67,6 +67,31 @@ func V134() Profile {
 	p.Lacks = map[string]string{
 		"podCertificates": "Kubernetes 1.34 serves PodCertificateRequests at certificates.k8s.io/v1alpha1 only, a version k8s.io/api v0.37 (the suite's client) no longer has; the signer speaks v1 and v1beta1 (1.35 and later)",
 	}
+	return p
+}
+
+// ExistingIssuer is the issuer of the cluster ExistingV135 makes.
+const ExistingIssuer = "https://vendor.example.com"
+
+// ExistingV135 is a cluster configured independently of the suite's
+// profiles, which `make existing-check` creates outside the suite and
+// then tests as an existing cluster (--kubeconfig), so that detection and
+// its skips are exercised for real: Kubernetes v1.35.4 (kubeadm v1beta3,
+// the v1beta1 trust-bundle API), an issuer of its own, and the
+// PodCertificateRequest gate off (its API not served, the podCertificate
+// source dropped). As a kind profile (--profile) it runs the default
+// profile's features, the pod-certificate ones skipped.
+func ExistingV135() Profile {
+	p := DefaultOn("v1.35.4", "beta trust-bundle")
+	p.Name = "existing-v1.35"
+	p.Description = "Kubernetes v1.35.4 (kubeadm v1beta3), issuer " + ExistingIssuer + ", ClusterTrustBundle beta on, PodCertificateRequest off: the cluster make existing-check tests as an existing one"
+	p.FeatureGates = map[string]bool{
+		"ClusterTrustBundle":           true,
+		"ClusterTrustBundleProjection": true,
+		"PodCertificateRequest":        false,
+	}
+	p.APIServerArgs = []Arg{{Name: "service-account-issuer", Value: ExistingIssuer}}
+	p.Lacks = map[string]string{"podCertificates": "the profile turns the PodCertificateRequest gate off"}
 	return p
 }
 

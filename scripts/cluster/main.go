@@ -60,6 +60,8 @@ func main() {
 	reuse := fs.Bool("reuse-cluster", true, "use the profile's cluster if it already runs")
 	stateDir := fs.String("state-dir", "_build/clusters", "directory for kubeconfig files")
 	artifacts := fs.String("artifacts-dir", "_artifacts", "directory for logs of failed creations")
+	load := fs.String("load", "", "create: image archives (comma-separated) to load onto the nodes besides the probe image, e.g. _build/images/suite.tar")
+	kubeconfigOut := fs.String("kubeconfig-out", "", "create: also write the cluster's kubeconfig path (absolute) to this file, for scripts")
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		os.Exit(2)
 	}
@@ -68,7 +70,9 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "create":
-		err = create(ctx, *profile, *reuse, *stateDir, *artifacts)
+		err = create(ctx, *profile, *reuse, *stateDir, *artifacts, splitList(*load), *kubeconfigOut)
+	case "delete":
+		err = deleteCluster(ctx, *profile, *stateDir, *artifacts)
 	case "logs":
 		err = logs(ctx, *profile, *stateDir, *artifacts)
 	case "clean":
@@ -105,7 +109,7 @@ func main() {
 	}
 }
 
-func create(ctx context.Context, name string, reuse bool, stateDir, artifacts string) error {
+func create(ctx context.Context, name string, reuse bool, stateDir, artifacts string, load []string, kubeconfigOut string) error {
 	p, err := clusters.Lookup(name)
 	if err != nil {
 		return err
@@ -124,12 +128,51 @@ func create(ctx context.Context, name string, reuse bool, stateDir, artifacts st
 		}
 		fmt.Printf("cluster: loaded %s\n", probe.Image)
 	}
+	for _, a := range load {
+		if err := k.LoadImageArchives(a); err != nil {
+			return fmt.Errorf("load %s onto %s: %w", a, k.Name, err)
+		}
+		fmt.Printf("cluster: loaded %s\n", a)
+	}
 	abs, err := filepath.Abs(k.Kubeconfig)
 	if err != nil {
 		return err
 	}
+	if kubeconfigOut != "" {
+		if err := os.WriteFile(kubeconfigOut, []byte(abs+"\n"), 0o644); err != nil {
+			return fmt.Errorf("--kubeconfig-out: %w", err)
+		}
+	}
 	fmt.Printf("cluster: %s is ready\nexport KUBECONFIG=%s\n", k.Name, abs)
 	return nil
+}
+
+// deleteCluster removes the profile's cluster (create's), if it runs.
+func deleteCluster(ctx context.Context, name, stateDir, artifacts string) error {
+	p, err := clusters.Lookup(name)
+	if err != nil {
+		return err
+	}
+	k, err := cluster.Prepare(ctx, cluster.Options{Profile: p, StateDir: stateDir, ArtifactsDir: artifacts})
+	if err != nil {
+		return err
+	}
+	if err := k.Destroy(); err != nil {
+		return fmt.Errorf("delete %s: %w", k.Name, err)
+	}
+	fmt.Printf("cluster: %s deleted\n", k.Name)
+	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty elements.
+func splitList(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // logs exports the node logs of the profile's running cluster.
@@ -151,7 +194,7 @@ func logs(ctx context.Context, name, stateDir, artifacts string) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] | logs [--profile NAME] | clean | list | versions [--profile NAME]"+
+	fmt.Fprintln(os.Stderr, "usage: cluster create [--profile NAME] [--load A.tar,B.tar] [--kubeconfig-out FILE] | delete [--profile NAME] | logs [--profile NAME] | clean | list | versions [--profile NAME]"+
 		" | profiles [--kubernetes-version vX.Y.Z] [--labels] | clean-existing --kubeconfig FILE [--context NAME] [--dry-run]")
 	os.Exit(2)
 }
