@@ -664,7 +664,7 @@ func (m *migration) restart(ctx context.Context, t *testing.T, stage string, cha
 		return false
 	}
 	m.timings = append(m.timings, fmt.Sprintf("%s: %s", stage, r))
-	t.Logf("%s: kube-apiserver %s", stage, r)
+	t.Logf("measured: %s: kube-apiserver %s", stage, r)
 	return true
 }
 
@@ -1143,10 +1143,10 @@ func issuerMigration(p clusters.Profile) features.Feature {
 			if err != nil {
 				t.Errorf("--service-account-max-token-expiration=30m: %v", err)
 			} else {
-				t.Logf("kube-apiserver refused to start %s after the change: %q; the previous flags back, %s", took.Round(100*time.Millisecond), want, back)
+				t.Logf("measured: kube-apiserver refused to start %s after the change: %q; the previous flags back, %s", took.Round(100*time.Millisecond), want, back)
 				m.timings = append(m.timings, "stage 6 flags restored: "+back.String())
 			}
-			t.Logf("issuer migration: %s; whole feature %s", strings.Join(m.timings, "; "), time.Since(m.begin).Round(time.Second))
+			t.Logf("measured: issuer migration: %s; whole feature %s", strings.Join(m.timings, "; "), time.Since(m.begin).Round(time.Second))
 			return ctx
 		}).Feature()
 }

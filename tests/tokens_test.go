@@ -534,7 +534,7 @@ func terminatingPodGrace() features.Feature {
 			}
 			after := rejected.Sub(p.DeletionTimestamp.Time)
 			valid := lastValid.Sub(p.DeletionTimestamp.Time)
-			t.Logf("INVALIDATION of a terminating pod's token: a review sent %.1f s after deletionTimestamp rejected it, the last accepted one was answered at %.1f s (valid for 60 s, then the 10 s cache); slowest review %s", after.Seconds(), valid.Seconds(), slowest.Round(100*time.Millisecond))
+			t.Logf("measured: INVALIDATION of a terminating pod's token: a review sent %.1f s after deletionTimestamp rejected it, the last accepted one was answered at %.1f s (valid for 60 s, then the 10 s cache); slowest review %s", after.Seconds(), valid.Seconds(), slowest.Round(100*time.Millisecond))
 			if valid < 59*time.Second || after > 120*time.Second {
 				t.Errorf("last accepted %.1f s and rejected %.1f s after deletionTimestamp, want accepted until 60 s and rejected by 120 s", valid.Seconds(), after.Seconds())
 			}
@@ -732,7 +732,7 @@ func expectInvalidWithin(ctx context.Context, t *testing.T, vt *steps.VerifiedTo
 		t.Error(err)
 		return
 	}
-	t.Logf("INVALIDATION after %s: token %s rejected %.1f s after the deletion (bound %s)", what, vt.Fingerprint, delay.Seconds(), invalidationBound)
+	t.Logf("measured: INVALIDATION after %s: token %s rejected %.1f s after the deletion (bound %s)", what, vt.Fingerprint, delay.Seconds(), invalidationBound)
 	if delay > invalidationBound {
 		t.Errorf("the token still authenticated %.1f s after the %s, past the %s bound (10 s authentication cache)", delay.Seconds(), what, invalidationBound)
 	}
@@ -837,7 +837,7 @@ func rotation() features.Feature {
 			iat, exp := first.Claims.IssuedAt.Time, first.Claims.ExpiresAt.Time
 			replaced := w.Generations[1].FirstSeen
 			delay := replaced.Sub(iat)
-			t.Logf("ROTATION iat=%d replaced=%d delay=%.1fs before-exp=%.1fs lifetime=%ds", iat.Unix(), replaced.Unix(), delay.Seconds(), exp.Sub(replaced).Seconds(), int64(rotationLifetime/time.Second))
+			t.Logf("measured: ROTATION iat=%d replaced=%d delay=%.1fs before-exp=%.1fs lifetime=%ds", iat.Unix(), replaced.Unix(), delay.Seconds(), exp.Sub(replaced).Seconds(), int64(rotationLifetime/time.Second))
 			if delay < rotationEarliest {
 				t.Errorf("replaced %.1f s after iat: earlier than 80 %% of the lifetime less jitter (%s)", delay.Seconds(), rotationEarliest)
 			}

@@ -469,7 +469,7 @@ func missingBundle() features.Feature {
 					t.Error(err)
 					continue
 				}
-				t.Logf("%s started %s after the bundle was created", p, time.Since(start).Round(time.Second))
+				t.Logf("measured: %s started %s after the bundle was created", p, time.Since(start).Round(time.Second))
 				expectCertSet(ctx, t, p, dir+"/late.pem", pki.SetOf(cas["late root"]))
 			}
 			return ctx
