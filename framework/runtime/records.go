@@ -152,6 +152,11 @@ type FeatureRecord struct {
 	// Labels are the feature's labels as it runs with them: its own and the
 	// runtime's (profile, disruptive).
 	Labels map[string][]string `json:"labels"`
+	// ClusterProfile is the profile of the cluster it runs on: its own
+	// profile, or the variant the run was given (--profile=v1.36 runs the
+	// default profile's features on v1.36's cluster), which is the profile
+	// ClusterRecord names; "existing" on an existing cluster.
+	ClusterProfile string `json:"clusterProfile"`
 	// Selected: the run's selection keeps the feature; NotSelected says why
 	// not (empty when selected).
 	Selected    bool   `json:"selected"`

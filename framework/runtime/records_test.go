@@ -89,44 +89,57 @@ func TestFeaturesFileListsEveryFeatureAsGoTestNamesIt(t *testing.T) {
 			On("issuers", feature("the first issuer signs [issuers]", map[string]string{"area": "issuers"}, nil)).Disruptive(),
 		}
 	}
-	newRT := func(dir string, dry bool) {
+	newRT := func(dir string, dry bool, profile string) {
 		t.Helper()
 		run, _ := newNameMatcher("TestA/a_pod")
 		_, err := New(Options{
-			Provider: &fakeProvider{}, Selection: Selection{Run: run}, ArtifactsDir: dir, DryRun: dry,
-			Env:  func(*steps.Cluster) types.Environment { return env.NewWithConfig(envconf.New()) },
-			Idle: env.NewWithConfig(envconf.New()), Progress: io.Discard,
+			Provider: &fakeProvider{}, Selection: Selection{Run: run, Profile: profile}, ArtifactsDir: dir, DryRun: dry,
+			ProfileBase: func(p string) string { return map[string]string{"v1.36": DefaultProfile}[p] },
+			Env:         func(*steps.Cluster) types.Environment { return env.NewWithConfig(envconf.New()) },
+			Idle:        env.NewWithConfig(envconf.New()), Progress: io.Discard,
 		}, []Area{{"TestA", cases}})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	read := func(dir string) []FeatureRecord {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(dir, FeaturesFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := ReadFeatureRecords(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
 	dir := t.TempDir()
-	newRT(dir, false)
-	data, err := os.ReadFile(filepath.Join(dir, FeaturesFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := ReadFeatureRecords(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	newRT(dir, false, "")
+	rs := read(dir)
 	if len(rs) != 2 {
 		t.Fatalf("records %+v", rs)
 	}
 	a, b := rs[0], rs[1]
 	if a.Test != "TestA/a_pod's_token" || a.Area != "TestA" || a.Feature != "a pod's token" || !a.Selected || a.NotSelected != "" ||
-		fmt.Sprint(a.Labels["section"]) != "[serviceAccountToken 投射卷]" || fmt.Sprint(a.Labels[LabelProfile]) != "[default]" {
+		fmt.Sprint(a.Labels["section"]) != "[serviceAccountToken 投射卷]" || fmt.Sprint(a.Labels[LabelProfile]) != "[default]" || a.ClusterProfile != "default" {
 		t.Errorf("first record %+v", a)
 	}
 	if b.Test != "TestA/the_first_issuer_signs_[issuers]" || b.Selected || b.NotSelected != "-run does not match" ||
-		fmt.Sprint(b.Labels[LabelProfile]) != "[issuers]" || fmt.Sprint(b.Labels[LabelDisruptive]) != "[true]" {
+		fmt.Sprint(b.Labels[LabelProfile]) != "[issuers]" || fmt.Sprint(b.Labels[LabelDisruptive]) != "[true]" || b.ClusterProfile != "issuers" {
 		t.Errorf("second record %+v", b)
+	}
+
+	// --profile=v1.36: the default profile's features run on v1.36's cluster.
+	v136 := t.TempDir()
+	newRT(v136, false, "v1.36")
+	if rs := read(v136); rs[0].ClusterProfile != "v1.36" || fmt.Sprint(rs[0].Labels[LabelProfile]) != "[default]" || !rs[0].Selected {
+		t.Errorf("with --profile=v1.36: %+v", rs[0])
 	}
 
 	// A dry run (go test -list) leaves a real run's file alone.
 	dry := t.TempDir()
-	newRT(dry, true)
+	newRT(dry, true, "")
 	if _, err := os.Stat(filepath.Join(dry, FeaturesFile)); !os.IsNotExist(err) {
 		t.Errorf("a dry run wrote %s: %v", FeaturesFile, err)
 	}

@@ -147,7 +147,7 @@ func New(o Options, areas []Area) (*Runtime, error) {
 			r.plan[a.Test] = append(r.plan[a.Test], p)
 			recs = append(recs, FeatureRecord{
 				Test: a.Test + "/" + subtestName(name), Area: a.Test, Feature: name,
-				Labels: labelsOf(c), Selected: sel, NotSelected: why,
+				Labels: labelsOf(c), ClusterProfile: p.slot.Profile, Selected: sel, NotSelected: why,
 			})
 		}
 	}
