@@ -261,12 +261,15 @@ bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), c
 	$(GO) run ./scripts/bench --kubernetes-version $(or $(KUBERNETES_VERSION),v1.37.2) --profile $(or $(PROFILE),default) $(if $(COLD),--cold) $(if $(ONLY),--only $(ONLY))
 
 # The conformance report of a run (scripts/report): report.md and one
-# self-contained report.html in the run's artifacts directory.
+# self-contained report.html in the run's artifacts directory. Several runs
+# (ARTIFACTS_DIR="dirA dirB", for example one per Kubernetes version) make
+# one report in REPORT_DIR, which is then required.
 ARTIFACTS_DIR ?= $(ARTIFACTS)
+REPORT_DIR    ?=
 
 .PHONY: report
-report: ## Write report.md and report.html of a run: make report ARTIFACTS_DIR=_artifacts/...
-	$(GO) run ./scripts/report --artifacts $(ARTIFACTS_DIR)
+report: ## Write report.md and report.html of a run, or of several in one: make report ARTIFACTS_DIR=_artifacts/... | make report ARTIFACTS_DIR="dirA dirB" REPORT_DIR=out
+	$(GO) run ./scripts/report $(foreach d,$(ARTIFACTS_DIR),--artifacts $(d)) $(if $(REPORT_DIR),--out $(REPORT_DIR))
 
 .PHONY: report-check
 report-check: ## Render a synthetic report in headless chromium (installs Debian's chromium when missing) and check the DOM and the screenshot.

@@ -20,18 +20,19 @@ import (
 
 type publishedKey struct{}
 
-// oidcDiscovery: seed 002 ("服务账号令牌签发者 ... 发现") and seed 000 (an
-// external relying party such as Vault verifies projected tokens): the
-// issuer publishes an OIDC discovery document and its keys; a relying party
-// that knows only the issuer's address verifies a pod's token with them,
-// anonymously once system:service-account-issuer-discovery is granted to
-// system:unauthenticated, and from inside a pod with the pod's own token
-// (an in-cluster relying party: the discovery document from the API
-// server's service address, the keys from its jwks_uri, which only cluster
-// DNS resolves for kubeadm's default issuer).
+// oidcDiscovery: seed 002, "托管服务账户发行者" (the issuer's discovery is
+// published for relying parties), and seed 000 (an external relying party
+// such as Vault verifies projected tokens): the issuer publishes an OIDC
+// discovery document and its keys; a relying party that knows only the
+// issuer's address verifies a pod's token with them, anonymously once
+// system:service-account-issuer-discovery is granted to
+// system:unauthenticated, and from inside a pod with the pod's own token (an
+// in-cluster relying party: the discovery document from the API server's
+// service address, the keys from its jwks_uri, which only cluster DNS
+// resolves for kubeadm's default issuer).
 func oidcDiscovery() features.Feature {
 	return features.New("OIDC discovery publishes the issuer and its keys; an anonymous relying party verifies a pod's token").
-		WithLabel("area", "tokens").WithLabel("source", "seed002").
+		WithLabel("area", "tokens").WithLabel("source", "seed002").WithLabel("section", "托管服务账户发行者").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.DeployFixture("seed003-projected-volumes/sa-token-test.yaml")).
 		Setup(steps.WaitPodServing("sa-token-test")).

@@ -141,7 +141,7 @@ func acceptedIssuers(p clusters.Profile) features.Feature {
 	issuers := p.ServiceAccountIssuers()
 	aud := apiAudiencesOf(p)
 	return features.New(named(p, "the first issuer signs, every accepted issuer authenticates, an unlisted one does not")).
-		WithLabel("area", "issuers").WithLabel("source", "seed002").
+		WithLabel("area", "issuers").WithLabel("source", "seed002").WithLabel("section", "发行者(Issuer)配置").
 		Setup(steps.CreateNamespace()).
 		Assess(fmt.Sprintf("a TokenRequest token has iss %s and the suite key's %s signature and kid", issuers[0], p.ServiceAccountKey.Algorithm()), func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			key, err := suiteKeyFor(ctx)
@@ -230,8 +230,9 @@ func acceptedIssuers(p clusters.Profile) features.Feature {
 		}).Feature()
 }
 
-// apiAudiencesFlag: seed 003's audience "api" example, seed 000's vault
-// example, and kube-apiserver's --api-audiences: with the flag set, the
+// apiAudiencesFlag: seed 003's audience "api" example ("serviceAccountToken
+// 投射卷": the audience defaults to the API server's identifier), seed 000's
+// vault example, and kube-apiserver's --api-audiences: with the flag set, the
 // audience of a token asked for without one (the default kube-api-access
 // token, a TokenRequest) is exactly its list, not the issuers; a token for
 // one of its audiences reaches the API, a token for any other audience (a
@@ -240,7 +241,7 @@ func apiAudiencesFlag(p clusters.Profile) features.Feature {
 	aud := apiAudiencesOf(p)
 	iss := p.ServiceAccountIssuer()
 	return features.New(named(p, "--api-audiences is the audience of default tokens and all the API accepts")).
-		WithLabel("area", "issuers").WithLabel("source", "seed003").
+		WithLabel("area", "issuers").WithLabel("source", "seed003").WithLabel("section", "serviceAccountToken 投射卷").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.DeployFixture("seed003-projected-volumes/sa-token-test.yaml")).
 		Setup(steps.WaitPodServing("sa-token-test")).
@@ -334,7 +335,7 @@ func readClaims(ctx context.Context, t *testing.T, pod, path string) (*token.Cla
 func maxTokenExpiration(p clusters.Profile) features.Feature {
 	const max = 45 * 24 * time.Hour
 	return features.New(named(p, "maxTokenExpiration 45d shortens longer requests, keeps shorter ones, leaves the extension alone")).
-		WithLabel("area", "issuers").WithLabel("source", "seed002").
+		WithLabel("area", "issuers").WithLabel("source", "seed002").WithLabel("section", "maxTokenExpiration参数").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.DeployFixture("seed003-projected-volumes/sa-token-test.yaml")).
 		Setup(steps.WaitPodServing("sa-token-test")).
@@ -413,14 +414,14 @@ func maxTokenExpiration(p clusters.Profile) features.Feature {
 		}).Feature()
 }
 
-// issuerDiscovery: seed 000 (the issuer is the URL where relying parties
-// find the keys) and kube-apiserver's discovery rule: the endpoints are
-// served only when the signing issuer is an https URL. For
+// issuerDiscovery: seed 000, "流程" (the issuer is the URL where relying
+// parties find the keys) and kube-apiserver's discovery rule: the endpoints
+// are served only when the signing issuer is an https URL. For
 // https://kubernetes.default.svc the document names it and the key set holds
 // exactly the suite's key and kubeadm's (every --service-account-key-file),
 // with both algorithms; for seed 002's issuer "foo" both endpoints answer
-// 404, and tokens still authenticate and verify with the key handed over
-// out of band.
+// 404, and tokens still authenticate and verify with the key handed over out
+// of band.
 func issuerDiscovery(p clusters.Profile) features.Feature {
 	iss := p.ServiceAccountIssuer()
 	https := strings.HasPrefix(iss, "https://")
@@ -428,7 +429,7 @@ func issuerDiscovery(p clusters.Profile) features.Feature {
 	if !https {
 		name = "a non-https issuer gets no discovery (404), and its tokens still work"
 	}
-	b := features.New(named(p, name)).WithLabel("area", "issuers").WithLabel("source", "seed000").
+	b := features.New(named(p, name)).WithLabel("area", "issuers").WithLabel("source", "seed000").WithLabel("section", "流程").
 		Setup(steps.CreateNamespace())
 	if !https {
 		return b.Assess("both discovery endpoints answer 404", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -560,7 +561,7 @@ func checkKeySet(t *testing.T, got, want jose.JSONWebKeySet) {
 // --service-account-key-file flags; bound tokens carry the suite key's kid.
 func legacyTokensBesideSuiteKey(p clusters.Profile) features.Feature {
 	return features.New(named(p, "a legacy Secret token is signed with kubeadm's key and still authenticates")).
-		WithLabel("area", "issuers").WithLabel("source", "seed001").
+		WithLabel("area", "issuers").WithLabel("source", "seed001").WithLabel("section", "手动创建服务账户 API 令牌").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreateServiceAccount("build-robot")).
 		Setup(steps.DeployFixture("seed001-configure-service-accounts/build-robot-secret.yaml")).
@@ -663,7 +664,7 @@ func (m *migration) restart(ctx context.Context, t *testing.T, stage string, cha
 		return false
 	}
 	m.timings = append(m.timings, fmt.Sprintf("%s: %s", stage, r))
-	t.Logf("%s: kube-apiserver %s", stage, r)
+	t.Logf("measured: %s: kube-apiserver %s", stage, r)
 	return true
 }
 
@@ -725,7 +726,7 @@ func issuerMigration(p clusters.Profile) features.Feature {
 	a := p.ServiceAccountIssuer()
 	b := issuerB
 	return features.New(named(p, "issuer migration A -> [B, A] -> B, then key rotation, keeps valid and invalidates what it must")).
-		WithLabel("area", "issuers").WithLabel("source", "seed002").WithLabel("speed", "slow").
+		WithLabel("area", "issuers").WithLabel("source", "seed002").WithLabel("section", "发行者变更最佳实践").WithLabel("speed", "slow").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreateServiceAccount("build-robot")).
 		Setup(steps.DeployFixture("seed000-openshift-bound-tokens/nginx.yaml")).
@@ -1142,10 +1143,10 @@ func issuerMigration(p clusters.Profile) features.Feature {
 			if err != nil {
 				t.Errorf("--service-account-max-token-expiration=30m: %v", err)
 			} else {
-				t.Logf("kube-apiserver refused to start %s after the change: %q; the previous flags back, %s", took.Round(100*time.Millisecond), want, back)
+				t.Logf("measured: kube-apiserver refused to start %s after the change: %q; the previous flags back, %s", took.Round(100*time.Millisecond), want, back)
 				m.timings = append(m.timings, "stage 6 flags restored: "+back.String())
 			}
-			t.Logf("issuer migration: %s; whole feature %s", strings.Join(m.timings, "; "), time.Since(m.begin).Round(time.Second))
+			t.Logf("measured: issuer migration: %s; whole feature %s", strings.Join(m.timings, "; "), time.Since(m.begin).Round(time.Second))
 			return ctx
 		}).Feature()
 }

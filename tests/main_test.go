@@ -219,6 +219,7 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 		AllowDisruptive: *flagDisruptive,
 		Require:         runtime.ParseRequire(*flagRequire),
 		DryRun:          dryRun(cfg),
+		ArtifactsDir:    orDefault(*flagArtifacts, "_artifacts"),
 		Progress:        progress,
 		Idle:            env.NewWithConfig(copyConfig(cfg)),
 		Env: func(c *steps.Cluster) types.Environment {

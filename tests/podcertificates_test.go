@@ -158,7 +158,7 @@ func expectCredentials(ctx context.Context, t *testing.T, sg *signer.Signer, pod
 func documentedPodCertificatePod() features.Feature {
 	const pod, path = "podcertificate-pod", "/var/run/my-x509-credentials/credentialbundle.pem"
 	return features.New("podcertificate-pod gets an ED25519 key and its certificate chain in one bundle").
-		WithLabel("area", "podcertificates").WithLabel("source", "seed003").
+		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("section", "podCertificate 投射卷").
 		Setup(steps.CreateNamespace()).
 		Setup(startSigner("coolcert.example.com/foo", "", signer.Options{})).
 		Setup(steps.DeployFixture("seed003-projected-volumes/podcertificate-pod.yaml")).
@@ -221,13 +221,13 @@ func documentedPodCertificatePod() features.Feature {
 // allKeyTypes are the documented keyType values.
 var allKeyTypes = []string{"ED25519", "ECDSAP256", "ECDSAP384", "ECDSAP521", "RSA3072", "RSA4096"}
 
-// podCertificateKeyTypes: seed 003 lists the valid keyType values; for each
-// the key in the bundle is of that type and size, belongs to the leaf, and
-// the chain verifies to the signer's root.
+// podCertificateKeyTypes: seed 003, "podCertificate 投射卷", lists the valid
+// keyType values; for each the key in the bundle is of that type and size,
+// belongs to the leaf, and the chain verifies to the signer's root.
 func podCertificateKeyTypes() features.Feature {
 	const dir = "/creds"
 	b := features.New("every documented keyType gives a key of that type and size").
-		WithLabel("area", "podcertificates").WithLabel("source", "seed003").
+		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("section", "podCertificate 投射卷").
 		Setup(steps.CreateNamespace()).
 		Setup(startSigner("", "keys", signer.Options{}))
 	for _, kt := range allKeyTypes {
@@ -249,13 +249,13 @@ func podCertificateKeyTypes() features.Feature {
 	return b.Feature()
 }
 
-// podCertificateSeparateFiles: seed 003: keyPath and certificateChainPath
-// write the key and the chain to files of their own, and all three paths
-// may be given at once; they hold one set of credentials.
+// podCertificateSeparateFiles: seed 003, "podCertificate 投射卷": keyPath and
+// certificateChainPath write the key and the chain to files of their own, and
+// all three paths may be given at once; they hold one set of credentials.
 func podCertificateSeparateFiles() features.Feature {
 	const pod, dir = "separate-files", "/creds"
 	return features.New("keyPath and certificateChainPath hold the same credentials as the bundle").
-		WithLabel("area", "podcertificates").WithLabel("source", "seed003").
+		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("section", "podCertificate 投射卷").
 		Setup(steps.CreateNamespace()).
 		Setup(startSigner("", "files", signer.Options{})).
 		Setup(steps.CreatePodFrom(func(ctx context.Context) *steps.PodBuilder {
@@ -320,13 +320,14 @@ func podCertificateSeparateFiles() features.Feature {
 		}).Feature()
 }
 
-// podCertificateValidation: seed 003 and the API (kubernetes-behaviour.md
-// section 7): maxExpirationSeconds must be in [3600, 7862400], at most
-// 86400 for a kubernetes.io signer; keyType must be a documented one; and
-// only the pod's own node may ask for its certificate (NodeRestriction).
+// podCertificateValidation: seed 003, "podCertificate 投射卷", and the API
+// (kubernetes-behaviour.md section 7): maxExpirationSeconds must be in [3600,
+// 7862400], at most 86400 for a kubernetes.io signer; keyType must be a
+// documented one; and only the pod's own node may ask for its certificate
+// (NodeRestriction).
 func podCertificateValidation() features.Feature {
 	return features.New("the API validates podCertificate sources and who may request a pod's certificate").
-		WithLabel("area", "podcertificates").WithLabel("source", "seed003").
+		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("section", "podCertificate 投射卷").
 		Setup(steps.CreateNamespace()).
 		Setup(startSigner("", "valid", signer.Options{})).
 		Assess("maxExpirationSeconds 3599, 7862401, 86401 for a kubernetes.io signer, and keyType DSA are refused", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -424,11 +425,11 @@ func dryRunPod(ctx context.Context, t *testing.T, b *steps.PodBuilder) error {
 	return err
 }
 
-// podCertificateDenied: a signer may refuse (seed 003: "签名者 ... 可能拒绝向
-// 你的 Pod 颁发证书"): a Denied or Failed request is terminal, the pod does
-// not start, and the kubelet says why in a FailedMount event and a Warning
-// event of reason Denied / Failed. The event's message is checked against
-// known defect kubelet-pcr-event-format.
+// podCertificateDenied: a signer may refuse (seed 003, "podCertificate
+// 投射卷": "签名者 ... 可能拒绝向 你的 Pod 颁发证书"): a Denied or Failed
+// request is terminal, the pod does not start, and the kubelet says why in a
+// FailedMount event and a Warning event of reason Denied / Failed. The
+// event's message is checked against known defect kubelet-pcr-event-format.
 func podCertificateDenied() features.Feature {
 	const dir = "/creds"
 	decide := func(pod, decision string) features.Func {
@@ -439,7 +440,7 @@ func podCertificateDenied() features.Feature {
 		})
 	}
 	b := features.New("a denied or failed request keeps the pod from starting, and the kubelet says why").
-		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("defect", defects.KubeletPCREventMessage.ID).
+		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("section", "podCertificate 投射卷").WithLabel("defect", defects.KubeletPCREventMessage.ID).
 		Setup(steps.CreateNamespace()).
 		Setup(startSigner("", "deny", signer.Options{})).
 		Setup(decide("denied", "deny")).
@@ -495,16 +496,16 @@ func podCertificateDenied() features.Feature {
 	return b.Feature()
 }
 
-// podCertificateRefresh: seed 003: the kubelet refreshes the key and
-// certificate before they expire. With notBefore as early as the API
-// allows (now - 4m30s), a 1 h certificate and beginRefreshAt = notBefore +
-// 10 min, a new key and certificate reach the file; until then the old
-// credentials are served, never an empty or partial file. The delay after
-// beginRefreshAt is measured and reported.
+// podCertificateRefresh: seed 003, "podCertificate 投射卷": the kubelet
+// refreshes the key and certificate before they expire. With notBefore as
+// early as the API allows (now - 4m30s), a 1 h certificate and beginRefreshAt
+// = notBefore + 10 min, a new key and certificate reach the file; until then
+// the old credentials are served, never an empty or partial file. The delay
+// after beginRefreshAt is measured and reported.
 func podCertificateRefresh() features.Feature {
 	const pod, path = "refresh", "/creds/bundle.pem"
 	return features.New("the kubelet refreshes the key and certificate after beginRefreshAt").
-		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("speed", "slow").
+		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("section", "podCertificate 投射卷").WithLabel("speed", "slow").
 		Setup(steps.CreateNamespace()).
 		Setup(startSigner("", "refresh", signer.Options{NotBeforeSkew: 4*time.Minute + 30*time.Second, Lifetime: time.Hour, RefreshAfter: 10 * time.Minute})).
 		Setup(steps.CreatePodFrom(func(ctx context.Context) *steps.PodBuilder {
@@ -570,11 +571,12 @@ func podCertificateRefresh() features.Feature {
 		}).Feature()
 }
 
-// podCertificateMutualTLS: the credentials work: two pods of different
-// ServiceAccounts complete a mutual-TLS handshake with their pod
+// podCertificateMutualTLS: seed 003, "podCertificate 投射卷" (the key and
+// chain are client or server credentials): the credentials work: two pods of
+// different ServiceAccounts complete a mutual-TLS handshake with their pod
 // certificates, each verifying the other's chain against the signer's trust
-// bundle, projected into it through clusterTrustBundle; each sees the
-// other's SPIFFE identity.
+// bundle, projected into it through clusterTrustBundle; each sees the other's
+// SPIFFE identity.
 func podCertificateMutualTLS() features.Feature {
 	const dir, port = "/creds", 8443
 	tlsPod := func(name, sa string) features.Func {
@@ -586,7 +588,7 @@ func podCertificateMutualTLS() features.Feature {
 		})
 	}
 	return features.New("two pods complete mutual TLS with their pod certificates").
-		WithLabel("area", "podcertificates").WithLabel("source", "seed003").
+		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("section", "podCertificate 投射卷").
 		Setup(steps.CreateNamespace()).
 		Setup(startSigner("", "mtls", signer.Options{})).
 		Setup(steps.CreateServiceAccount("server")).
@@ -658,14 +660,15 @@ func podCertificateMutualTLS() features.Feature {
 		}).Feature()
 }
 
-// podCertificateFileModes: podCertificate files take the mode and owner of
-// a serviceAccountToken file (kubernetes-behaviour.md section 5), the
+// podCertificateFileModes: seed 003, "SecurityContext 交互" › "Linux" (the
+// token file's mode and owner): podCertificate files take the mode and owner
+// of a serviceAccountToken file (kubernetes-behaviour.md section 5), the
 // projected area's table: by default the private key is 0644.
 func podCertificateFileModes() features.Feature {
 	const dir = "/modes"
 	rows := fileModeRows()
 	b := features.New("podCertificate file modes and owners follow the securityContext").
-		WithLabel("area", "podcertificates").WithLabel("source", "seed003").
+		WithLabel("area", "podcertificates").WithLabel("source", "seed003").WithLabel("section", "Linux").
 		Setup(steps.CreateNamespace()).
 		Setup(startSigner("", "modes", signer.Options{}))
 	for _, r := range rows {

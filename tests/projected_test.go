@@ -35,14 +35,14 @@ func projectedVolumeCases() []runtime.Case {
 	}
 }
 
-// allInOne: seed 003, section "带有 Secret、DownwardAPI 和 ConfigMap 的配置示例":
-// the pod volume-test projects a Secret item, the pod's labels and its
-// container's cpu limit (downward API) and a ConfigMap item into one
+// allInOne: seed 003, section "包含 Secret、DownwardAPI 和 ConfigMap
+// 的示例配置": the pod volume-test projects a Secret item, the pod's labels
+// and its container's cpu limit (downward API) and a ConfigMap item into one
 // directory; each file holds exactly its source's value.
 func allInOne() features.Feature {
 	const pod, dir = "volume-test", "/projected-volume"
 	return features.New("volume-test projects a Secret, downward API fields and a ConfigMap into one directory").
-		WithLabel("area", "projected").WithLabel("source", "seed003").
+		WithLabel("area", "projected").WithLabel("source", "seed003").WithLabel("section", "包含 Secret、DownwardAPI 和 ConfigMap 的示例配置").
 		Setup(steps.CreateNamespace()).
 		Setup(createSecretData("mysecret", map[string]string{"username": "admin-kic"})).
 		Setup(createConfigMap("myconfigmap", map[string]string{"config": "log-level=debug\n"})).
@@ -76,13 +76,14 @@ func allInOne() features.Feature {
 		}).Feature()
 }
 
-// twoSecretsMode511: seed 003, section "使用非默认权限模式设置" example: two
-// Secrets projected into one directory, the second item with mode: 511
-// (0777 in octal): that file is 0777, the other keeps the default 0644.
+// twoSecretsMode511: seed 003, section "示例配置:设置了非默认权限模式的
+// Secret": two Secrets projected into one directory, the second item with
+// mode: 511 (0777 in octal): that file is 0777, the other keeps the default
+// 0644.
 func twoSecretsMode511() features.Feature {
 	const pod, dir = "volume-test", "/projected-volume"
 	return features.New("two Secrets projected together; the item with mode 511 is 0777").
-		WithLabel("area", "projected").WithLabel("source", "seed003").
+		WithLabel("area", "projected").WithLabel("source", "seed003").WithLabel("section", "示例配置:设置了非默认权限模式的 Secret").
 		Setup(steps.CreateNamespace()).
 		Setup(createSecretData("mysecret", map[string]string{"username": "admin-kic"})).
 		Setup(createSecretData("mysecret2", map[string]string{"password": "s3cr3t-kic"})).
@@ -144,15 +145,16 @@ func fileModeRows() []modeRow {
 	}
 }
 
-// fileModes: a projected token's mode and owner follow the pod's
-// securityContext (0600 to the user all containers share, 0640 with an
-// fsGroup, the fsGroup as group), while Secret items keep their mode
-// (item mode, else defaultMode) and only take the fsGroup; seed 003 says
-// the token file is owned by the shared runAsUser with mode 0600.
+// fileModes: seed 003, "SecurityContext 交互" › "Linux": a projected token's
+// mode and owner follow the pod's securityContext (0600 to the user all
+// containers share, 0640 with an fsGroup, the fsGroup as group), while Secret
+// items keep their mode (item mode, else defaultMode) and only take the
+// fsGroup; seed 003 says the token file is owned by the shared runAsUser with
+// mode 0600.
 func fileModes() features.Feature {
 	rows := fileModeRows()
 	b := features.New("projected file modes and owners follow the securityContext").
-		WithLabel("area", "projected").WithLabel("source", "seed003").
+		WithLabel("area", "projected").WithLabel("source", "seed003").WithLabel("section", "Linux").
 		Setup(steps.CreateNamespace()).
 		Setup(createSecretData("modes", map[string]string{"plain": "p", "mode511": "m"}))
 	for _, r := range rows {
@@ -267,16 +269,16 @@ func formatLabels(l map[string]string) string {
 	return strings.Join(lines, "\n")
 }
 
-// ephemeralContainers: seed 003, "与 serviceAccountToken 一起使用
-// securityContext": "在 Pod 创建后添加的临时容器不会改变 Pod 创建时设置的卷权限"
-// (an ephemeral container added later does not change the permissions set
-// at pod creation); with a 0600 token owned by the shared runAsUser, an
-// ephemeral container must use the same runAsUser to read it. Checked: one
-// with runAsUser 1000 reads the token, one with 2000 cannot. The seed's
-// claim holds only until the kubelet next writes the volume: the kubelet
-// computes the shared user again (FsUserFrom counts ephemeral containers),
-// and with two users no longer shared it writes the rotated token with the
-// volume's defaultMode, owned by root (kubernetes-behaviour.md section 5).
+// ephemeralContainers: seed 003, "SecurityContext 交互" › "Linux", its note:
+// "在 Pod 创建后添加的临时容器不会改变 Pod 创建时设置的卷权限" (an ephemeral
+// container added later does not change the permissions set at pod creation);
+// with a 0600 token owned by the shared runAsUser, an ephemeral container
+// must use the same runAsUser to read it. Checked: one with runAsUser 1000
+// reads the token, one with 2000 cannot. The seed's claim holds only until
+// the kubelet next writes the volume: the kubelet computes the shared user
+// again (FsUserFrom counts ephemeral containers), and with two users no
+// longer shared it writes the rotated token with the volume's defaultMode,
+// owned by root (kubernetes-behaviour.md section 5).
 func ephemeralContainers() features.Feature {
 	const (
 		pod  = "ephemeral"
@@ -293,7 +295,7 @@ func ephemeralContainers() features.Feature {
 		}}
 	}
 	return features.New("an ephemeral container needs the pod's runAsUser to read the token, until the next write changes the mode").
-		WithLabel("area", "projected").WithLabel("source", "seed003").WithLabel("speed", "slow").
+		WithLabel("area", "projected").WithLabel("source", "seed003").WithLabel("section", "Linux").WithLabel("speed", "slow").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(b)).
 		Setup(steps.WaitPodServing(pod)).
@@ -357,7 +359,7 @@ func ephemeralContainers() features.Feature {
 // database). Reported as skipped, never as passed, on Linux-only clusters.
 func windowsOwnership() features.Feature {
 	return features.New("Windows: projected file ownership is not enforced").
-		WithLabel("area", "projected").WithLabel("source", "seed003").
+		WithLabel("area", "projected").WithLabel("source", "seed003").WithLabel("section", "Windows").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nodes, err := steps.Clientset(ctx, t).CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/os=windows"})
 			if err != nil {

@@ -42,7 +42,7 @@ func serviceAccountCases() []runtime.Case {
 // Secret is outdated (no longer since Kubernetes 1.24): today none appears.
 func defaultServiceAccount() features.Feature {
 	return features.New("every namespace has a default ServiceAccount, set on pods that name none, fixed for the pod's life").
-		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").
+		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").WithLabel("section", "使用默认的服务账户访问 API 服务器").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(steps.ProbePod("plain"))).
 		Setup(steps.WaitPodServing("plain")).
@@ -109,11 +109,12 @@ func defaultServiceAccount() features.Feature {
 		}).Feature()
 }
 
-// automount: seed 001: automountServiceAccountToken: false on the
-// ServiceAccount (build-robot-automount-false.yaml) or on the pod (the my-pod
-// form, built from its three documented fields) keeps the API token out of
-// the pod, and the pod's own setting wins over the ServiceAccount's: all
-// four combinations, checked by what is mounted.
+// automount: seed 001, "使用默认的服务账户访问 API 服务器":
+// automountServiceAccountToken: false on the ServiceAccount
+// (build-robot-automount-false.yaml) or on the pod (the my-pod form, built
+// from its three documented fields) keeps the API token out of the pod, and
+// the pod's own setting wins over the ServiceAccount's: all four
+// combinations, checked by what is mounted.
 func automount() features.Feature {
 	type combo struct {
 		name, sa string
@@ -127,7 +128,7 @@ func automount() features.Feature {
 		{"sa-unset-pod-unset", "default", nil, true},
 	}
 	b := features.New("automountServiceAccountToken: the pod's setting wins over the ServiceAccount's").
-		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").
+		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").WithLabel("section", "使用默认的服务账户访问 API 服务器").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.DeployFixture("seed001-configure-service-accounts/build-robot-automount-false.yaml"))
 	for _, c := range combos {
@@ -165,11 +166,11 @@ func automount() features.Feature {
 	return b.Feature()
 }
 
-// missingServiceAccount: seed 001: a pod's ServiceAccount must exist when
-// the pod is created; the API says which one is missing.
+// missingServiceAccount: seed 001, "使用多个服务账户": a pod's ServiceAccount
+// must exist when the pod is created; the API says which one is missing.
 func missingServiceAccount() features.Feature {
 	return features.New("a pod naming a missing ServiceAccount is rejected").
-		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").
+		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").WithLabel("section", "使用多个服务账户").
 		Setup(steps.CreateNamespace()).
 		Assess("rejected with serviceaccount \"missing\" not found", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			s, _ := steps.SuiteFrom(ctx)
@@ -189,7 +190,7 @@ func missingServiceAccount() features.Feature {
 // expiry); the Secret is removed when its ServiceAccount is deleted.
 func tokenSecret() features.Feature {
 	return features.New("a service-account-token Secret is filled in, authenticates, and goes with its ServiceAccount").
-		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").
+		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").WithLabel("section", "手动创建服务账户 API 令牌").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreateServiceAccount("build-robot")).
 		Setup(steps.DeployFixture("seed001-configure-service-accounts/build-robot-secret.yaml")).
@@ -234,7 +235,7 @@ func tokenSecret() features.Feature {
 // imagePullSecrets; pods created before do not.
 func imagePullSecrets() features.Feature {
 	return features.New("a ServiceAccount's imagePullSecrets are added to new pods only").
-		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").
+		WithLabel("area", "serviceaccounts").WithLabel("source", "seed001").WithLabel("section", "为服务账户添加 ImagePullSecrets").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(steps.ProbePod("before"))).
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

@@ -62,7 +62,7 @@ func tokenCases() []runtime.Case {
 // pod, ServiceAccount and node, and (not 3607 s) is not extended.
 func saTokenTest() features.Feature {
 	b := features.New("sa-token-test projects a bound token for audience api").
-		WithLabel("area", "tokens").WithLabel("source", "seed003").
+		WithLabel("area", "tokens").WithLabel("source", "seed003").WithLabel("section", "serviceAccountToken 投射卷").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.DeployFixture("seed003-projected-volumes/sa-token-test.yaml")).
 		Setup(steps.WaitPodServing("sa-token-test")).
@@ -79,7 +79,7 @@ func saTokenTest() features.Feature {
 // TokenReview accepts it for "vault" and not for the API's audiences.
 func vaultToken() features.Feature {
 	b := features.New("pod-projected-svc-token gives build-robot a 7200 s token for vault").
-		WithLabel("area", "tokens").WithLabel("source", "seed000").
+		WithLabel("area", "tokens").WithLabel("source", "seed000").WithLabel("section", "流程").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreateServiceAccount("build-robot")).
 		Setup(steps.DeployFixture("seed000-openshift-bound-tokens/nginx.yaml")).
@@ -109,7 +109,7 @@ func vaultToken() features.Feature {
 // ServiceAccount's.
 func unnamedVaultToken() features.Feature {
 	b := features.New("the unnamed vault-token pod gets a default-ServiceAccount token for vault").
-		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").WithLabel("section", "服务帐户令牌卷投影").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.DeployUnnamedFixture("seed001-configure-service-accounts/unnamed-vault-token.yaml", "vault-token")).
 		Setup(steps.WaitPodServing("vault-token")).
@@ -157,16 +157,17 @@ func extensionPod(name string) *steps.PodBuilder {
 		ProjectedToken("api", "/var/run/api", "token", "", 3607)
 }
 
-// extendedDefaultToken: seed 001 says a pod without serviceAccountName gets
-// the namespace's default ServiceAccount and its token; with the extension
-// on (kube-apiserver's default), that kube-api-access token (3607 s, no
-// audience) and a projected 3607 s token without audience are issued for a
-// year, warnafter = iat + 3607; a 3607 s token for a custom audience is
-// not. (kubernetes#105654 is a user surprised by exactly this.)
+// extendedDefaultToken: seed 001, "使用默认的服务账户访问 API 服务器", says a
+// pod without serviceAccountName gets the namespace's default ServiceAccount
+// and its token; with the extension on (kube-apiserver's default), that
+// kube-api-access token (3607 s, no audience) and a projected 3607 s token
+// without audience are issued for a year, warnafter = iat + 3607; a 3607 s
+// token for a custom audience is not. (kubernetes#105654 is a user surprised
+// by exactly this.)
 func extendedDefaultToken() features.Feature {
 	pod := extensionPod("extension")
 	b := features.New("3607 s tokens for the API audiences are extended to a year, a custom audience's is not").
-		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").WithLabel("section", "使用默认的服务账户访问 API 服务器").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(pod)).
 		Setup(steps.WaitPodServing("extension")).
@@ -204,12 +205,12 @@ func extendedDefaultToken() features.Feature {
 	}).Feature()
 }
 
-// notExtendedWhenOff: seed 002 (Gardener, extendTokenExpiration): with
+// notExtendedWhenOff: seed 002, "extendTokenExpiration参数": with
 // --service-account-extend-token-expiration=false, the same tokens live
 // exactly the 3607 s asked for and carry no warnafter.
 func notExtendedWhenOff() features.Feature {
 	b := features.New("with the extension off, 3607 s tokens live 3607 s").
-		WithLabel("area", "tokens").WithLabel("source", "seed002").
+		WithLabel("area", "tokens").WithLabel("source", "seed002").WithLabel("section", "extendTokenExpiration参数").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(extensionPod("extension"))).
 		Setup(steps.WaitPodServing("extension")).
@@ -220,13 +221,13 @@ func notExtendedWhenOff() features.Feature {
 	return b.Feature()
 }
 
-// tokenRequestBindings: seed 001's tokens are what `kubectl create token`
-// requests (TokenRequest): bound to a pod, to a Secret or to nothing, the
-// token names exactly that object, and status.expirationTimestamp is its
-// exp.
+// tokenRequestBindings: seed 001, "服务帐户令牌卷投影" (the kubelet requests
+// the pod's token): the request is TokenRequest, what `kubectl create token`
+// asks for too: bound to a pod, to a Secret or to nothing, the token names
+// exactly that object, and status.expirationTimestamp is its exp.
 func tokenRequestBindings() features.Feature {
 	return features.New("TokenRequest binds a token to a pod, a Secret or nothing").
-		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").WithLabel("section", "服务帐户令牌卷投影").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(steps.ProbePod("bound"))).
 		Setup(steps.WaitPodServing("bound")).
@@ -290,12 +291,13 @@ func tokenRequestBindings() features.Feature {
 		}).Feature()
 }
 
-// tokenRequestExpiry: seed 003 ("expirationSeconds ... 至少为 10 分钟（600 秒）",
-// default one hour) and the API's rules: 599 s is rejected with the API's
-// message, 600 s is granted as asked, no expirationSeconds means 3600 s.
+// tokenRequestExpiry: seed 003, "serviceAccountToken 投射卷"
+// ("expirationSeconds ... 至少为 10 分钟（600 秒）", default one hour) and
+// the API's rules: 599 s is rejected with the API's message, 600 s is granted
+// as asked, no expirationSeconds means 3600 s.
 func tokenRequestExpiry() features.Feature {
 	return features.New("TokenRequest: 599 s is refused, 600 s granted, 3600 s by default").
-		WithLabel("area", "tokens").WithLabel("source", "seed003").
+		WithLabel("area", "tokens").WithLabel("source", "seed003").WithLabel("section", "serviceAccountToken 投射卷").
 		Setup(steps.CreateNamespace()).
 		Assess("599 s is refused: may not specify a duration less than 10 minutes", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			_, err := steps.RequestToken(ctx, steps.ClusterFrom(ctx), steps.Namespace(ctx), "default", authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(599))})
@@ -314,13 +316,13 @@ func tokenRequestExpiry() features.Feature {
 		}).Feature()
 }
 
-// tokenRequestCapped: seed 002 (Gardener, maxTokenExpiration) and
+// tokenRequestCapped: seed 002, "maxTokenExpiration参数", and
 // kube-apiserver's --service-account-max-token-expiration: a request longer
 // than the maximum is shortened to it, with the API's warning, and the
 // response's spec and the token's exp both show the shortened lifetime.
 func tokenRequestCapped() features.Feature {
 	return features.New("TokenRequest longer than the maximum is shortened to 2 h, with a warning").
-		WithLabel("area", "tokens").WithLabel("source", "seed002").
+		WithLabel("area", "tokens").WithLabel("source", "seed002").WithLabel("section", "maxTokenExpiration参数").
 		Setup(steps.CreateNamespace()).
 		Assess("a 3 h request gets 2 h and the warning", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			tr, vt := requestVerified(ctx, t, "default", authenticationv1.TokenRequestSpec{Audiences: []string{"kic-test"}, ExpirationSeconds: ptr(int64(3 * 3600))}, "kic-test")
@@ -351,14 +353,15 @@ func tokenRequestCapped() features.Feature {
 		}).Feature()
 }
 
-// tokenReviewIdentity: the identity a pod's token authenticates as
-// (seed 001: pods talk to the API server as their ServiceAccount): the
-// user name is the ServiceAccount's, the groups are system:serviceaccounts,
-// system:serviceaccounts:<ns> and system:authenticated, and extra names
-// the pod and node (name and uid) and the token's jti as credential-id.
+// tokenReviewIdentity: the identity a pod's token authenticates as (seed 001,
+// "使用默认的服务账户访问 API 服务器": pods talk to the API server as their
+// ServiceAccount): the user name is the ServiceAccount's, the groups are
+// system:serviceaccounts, system:serviceaccounts:<ns> and
+// system:authenticated, and extra names the pod and node (name and uid) and
+// the token's jti as credential-id.
 func tokenReviewIdentity() features.Feature {
 	return features.New("TokenReview of a pod's token names the ServiceAccount, its groups, the pod, node and jti").
-		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").WithLabel("section", "使用默认的服务账户访问 API 服务器").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(steps.ProbePod("reviewed"))).
 		Setup(steps.WaitPodServing("reviewed")).
@@ -411,13 +414,14 @@ func tokenReviewIdentity() features.Feature {
 // is gone at once.
 const invalidationBound = 10*time.Second + 5*time.Second
 
-// podDeletionInvalidates: a bound token is valid only while its pod
-// exists: after the pod is deleted it stops authenticating within the
-// authentication cache's 10 s, and a new pod of the same name (another uid)
-// does not revive it.
+// podDeletionInvalidates: seed 000, "流程" (the pod's bound token; seed 001's
+// "服务帐户令牌卷投影" says it outright: deleting the pod invalidates it): a
+// bound token is valid only while its pod exists: after the pod is deleted it
+// stops authenticating within the authentication cache's 10 s, and a new pod
+// of the same name (another uid) does not revive it.
 func podDeletionInvalidates() features.Feature {
 	return features.New("a pod's token dies with the pod and a new pod of its name does not revive it").
-		WithLabel("area", "tokens").WithLabel("source", "seed000").
+		WithLabel("area", "tokens").WithLabel("source", "seed000").WithLabel("section", "流程").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(steps.ProbePod("doomed"))).
 		Setup(steps.WaitPodServing("doomed")).
@@ -458,19 +462,20 @@ func podDeletionInvalidates() features.Feature {
 // the test removes it.
 const holdFinalizer = "kube-identity-conformance.io/hold"
 
-// terminatingPodGrace: a pod that is being deleted but whose object stays
-// (a finalizer holds it) keeps its token valid for 60 s after its
-// deletionTimestamp, then the token stops authenticating (plus the 10 s
-// authentication cache). kubernetes-behaviour.md section 2. The API server
-// judges the pod from its own informer, which lags behind under load: with
-// every area running on 2 cores the rejection came 84.5 s, then 94.6 s after
-// deletionTimestamp (with no review slower than 1.4 s), against 60-72 s when
-// the cluster is less busy. So the upper bound is 120 s: a token that is
-// never invalidated, or one invalidated before 60 s, still fails.
+// terminatingPodGrace: seed 000, "流程" (the pod's bound token): a pod that
+// is being deleted but whose object stays (a finalizer holds it) keeps its
+// token valid for 60 s after its deletionTimestamp, then the token stops
+// authenticating (plus the 10 s authentication cache).
+// kubernetes-behaviour.md section 2. The API server judges the pod from its
+// own informer, which lags behind under load: with every area running on 2
+// cores the rejection came 84.5 s, then 94.6 s after deletionTimestamp (with
+// no review slower than 1.4 s), against 60-72 s when the cluster is less
+// busy. So the upper bound is 120 s: a token that is never invalidated, or
+// one invalidated before 60 s, still fails.
 func terminatingPodGrace() features.Feature {
 	pod := steps.ProbePod("terminating").Edit(func(p *corev1.Pod) { p.Finalizers = []string{holdFinalizer} })
 	return features.New("a terminating pod's token stays valid 60 s past its deletionTimestamp, then dies").
-		WithLabel("area", "tokens").WithLabel("source", "seed000").
+		WithLabel("area", "tokens").WithLabel("source", "seed000").WithLabel("section", "流程").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(pod)).
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -529,7 +534,7 @@ func terminatingPodGrace() features.Feature {
 			}
 			after := rejected.Sub(p.DeletionTimestamp.Time)
 			valid := lastValid.Sub(p.DeletionTimestamp.Time)
-			t.Logf("INVALIDATION of a terminating pod's token: a review sent %.1f s after deletionTimestamp rejected it, the last accepted one was answered at %.1f s (valid for 60 s, then the 10 s cache); slowest review %s", after.Seconds(), valid.Seconds(), slowest.Round(100*time.Millisecond))
+			t.Logf("measured: INVALIDATION of a terminating pod's token: a review sent %.1f s after deletionTimestamp rejected it, the last accepted one was answered at %.1f s (valid for 60 s, then the 10 s cache); slowest review %s", after.Seconds(), valid.Seconds(), slowest.Round(100*time.Millisecond))
 			if valid < 59*time.Second || after > 120*time.Second {
 				t.Errorf("last accepted %.1f s and rejected %.1f s after deletionTimestamp, want accepted until 60 s and rejected by 120 s", valid.Seconds(), after.Seconds())
 			}
@@ -548,12 +553,13 @@ func releaseFinalizer(t *testing.T, cs kubernetes.Interface, ns, name string) {
 	}
 }
 
-// serviceAccountDeletionInvalidates: seed 001 (deleting a ServiceAccount):
-// its tokens stop authenticating, and a new ServiceAccount of the same name
-// (another uid) does not revive them.
+// serviceAccountDeletionInvalidates: seed 001, "服务帐户令牌卷投影" ("当删除
+// Pod 或 ServiceAccount 时,服务帐户令牌也将对 API 无效"): its tokens stop
+// authenticating, and a new ServiceAccount of the same name (another uid)
+// does not revive them.
 func serviceAccountDeletionInvalidates() features.Feature {
 	return features.New("deleting a ServiceAccount invalidates its tokens; a new one of its name does not revive them").
-		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").WithLabel("section", "服务帐户令牌卷投影").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreateServiceAccount("build-robot")).
 		Assess("the token dies with the ServiceAccount and stays dead", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -583,11 +589,12 @@ func serviceAccountDeletionInvalidates() features.Feature {
 		}).Feature()
 }
 
-// secretDeletionInvalidates: a token bound to a Secret lives only as long
-// as the Secret.
+// secretDeletionInvalidates: seed 001, "手动创建服务账户 API 令牌" (a Secret
+// that holds a ServiceAccount's token): a token bound to a Secret lives only
+// as long as the Secret.
 func secretDeletionInvalidates() features.Feature {
 	return features.New("a Secret-bound token dies with its Secret").
-		WithLabel("area", "tokens").WithLabel("source", "seed001").
+		WithLabel("area", "tokens").WithLabel("source", "seed001").WithLabel("section", "手动创建服务账户 API 令牌").
 		Setup(steps.CreateNamespace()).
 		Setup(createSecretData("binding", map[string]string{"k": "v"})).
 		Assess("the token stops authenticating once the Secret is deleted", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -725,7 +732,7 @@ func expectInvalidWithin(ctx context.Context, t *testing.T, vt *steps.VerifiedTo
 		t.Error(err)
 		return
 	}
-	t.Logf("INVALIDATION after %s: token %s rejected %.1f s after the deletion (bound %s)", what, vt.Fingerprint, delay.Seconds(), invalidationBound)
+	t.Logf("measured: INVALIDATION after %s: token %s rejected %.1f s after the deletion (bound %s)", what, vt.Fingerprint, delay.Seconds(), invalidationBound)
 	if delay > invalidationBound {
 		t.Errorf("the token still authenticated %.1f s after the %s, past the %s bound (10 s authentication cache)", delay.Seconds(), what, invalidationBound)
 	}
@@ -759,14 +766,14 @@ const (
 
 type watchKey struct{}
 
-// rotation: seed 000 and 001 ("kubelet 会在令牌的存在时间超过其 TTL 的 80% 或
-// 令牌超过 24 小时后主动轮转令牌"), seed 003 (subPath mounts receive no
-// updates): a 600 s token is replaced in the file no earlier than 470 s
-// after its iat and before its exp; the probe reads the file every 250 ms
-// while the kubelet swaps it, and no read is ever empty, failed or mixed
-// (exactly two contents, from two ..<timestamp> directories); the old token
-// still authenticates until its exp; a subPath mount of the same token keeps
-// the old one.
+// rotation: seed 000, "流程", and 001, "服务帐户令牌卷投影" ("kubelet
+// 会在令牌的存在时间超过其 TTL 的 80% 或 令牌超过 24 小时后主动轮转令牌"),
+// seed 003 (subPath mounts receive no updates): a 600 s token is replaced in
+// the file no earlier than 470 s after its iat and before its exp; the probe
+// reads the file every 250 ms while the kubelet swaps it, and no read is ever
+// empty, failed or mixed (exactly two contents, from two ..<timestamp>
+// directories); the old token still authenticates until its exp; a subPath
+// mount of the same token keeps the old one.
 func rotation() features.Feature {
 	const (
 		pod  = "rotating"
@@ -776,7 +783,7 @@ func rotation() features.Feature {
 	)
 	b := steps.ProbePod(pod).ProjectedToken("rot", "/var/run/rot", "token", aud, int64(rotationLifetime/time.Second)).Mount(0, "rot", sub, "token")
 	return features.New("a 600 s token is rotated after 80 % of its life, atomically; subPath keeps the old one").
-		WithLabel("area", "tokens").WithLabel("source", "seed000").WithLabel("speed", "slow").
+		WithLabel("area", "tokens").WithLabel("source", "seed000").WithLabel("section", "流程").WithLabel("speed", "slow").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(b)).
 		Setup(steps.WaitPodServing(pod)).
@@ -830,7 +837,7 @@ func rotation() features.Feature {
 			iat, exp := first.Claims.IssuedAt.Time, first.Claims.ExpiresAt.Time
 			replaced := w.Generations[1].FirstSeen
 			delay := replaced.Sub(iat)
-			t.Logf("ROTATION iat=%d replaced=%d delay=%.1fs before-exp=%.1fs lifetime=%ds", iat.Unix(), replaced.Unix(), delay.Seconds(), exp.Sub(replaced).Seconds(), int64(rotationLifetime/time.Second))
+			t.Logf("measured: ROTATION iat=%d replaced=%d delay=%.1fs before-exp=%.1fs lifetime=%ds", iat.Unix(), replaced.Unix(), delay.Seconds(), exp.Sub(replaced).Seconds(), int64(rotationLifetime/time.Second))
 			if delay < rotationEarliest {
 				t.Errorf("replaced %.1f s after iat: earlier than 80 %% of the lifetime less jitter (%s)", delay.Seconds(), rotationEarliest)
 			}

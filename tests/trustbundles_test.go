@@ -167,7 +167,7 @@ func documentedTrustBundlePod() features.Feature {
 	const pod, dir = "sa-ctb-name-test", "/root-certificates"
 	cas, err := newCAs("example root", "mysigner live root", "mysigner old root")
 	return features.New("sa-ctb-name-test: a bundle by name, and a signer's bundles by label").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "clusterTrustBundle 投射卷").
 		Setup(failed(err)).
 		Setup(steps.CreateNamespace()).
 		Setup(createBundle(func(ctx context.Context) *certificatesv1.ClusterTrustBundle {
@@ -205,13 +205,13 @@ func documentedTrustBundlePod() features.Feature {
 		}).Feature()
 }
 
-// bundleNormalisation: seed 003 says the kubelet deduplicates the selected
-// bundles' certificates, normalises their PEM (drops comments and headers)
-// and reorders them. Two bundles of one signer, one with comments, text
-// between blocks and 76-column base64, sharing a certificate with the
-// other: the file holds the union as a set, each certificate once, every
-// block a plain CERTIFICATE in encoding/pem's form. The order is random
-// (the kubelet shuffles), so it is never compared.
+// bundleNormalisation: seed 003, "clusterTrustBundle 投射卷", says the
+// kubelet deduplicates the selected bundles' certificates, normalises their
+// PEM (drops comments and headers) and reorders them. Two bundles of one
+// signer, one with comments, text between blocks and 76-column base64,
+// sharing a certificate with the other: the file holds the union as a set,
+// each certificate once, every block a plain CERTIFICATE in encoding/pem's
+// form. The order is random (the kubelet shuffles), so it is never compared.
 func bundleNormalisation() features.Feature {
 	const pod, dir = "ctb-normalised", "/bundles"
 	cas, err := newCAs("root a", "root b", "root c")
@@ -219,7 +219,7 @@ func bundleNormalisation() features.Feature {
 		return "# root a, as an operator pasted it\n" + cas["root a"].Wrapped(76, "") + "\nroot b follows\n" + cas["root b"].PEM() + "end of bundle\n"
 	}
 	return features.New("bundles are merged as a set of certificates, each once, in canonical PEM").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "clusterTrustBundle 投射卷").
 		Setup(failed(err)).
 		Setup(steps.CreateNamespace()).
 		Setup(func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
@@ -262,16 +262,17 @@ func bundleNormalisation() features.Feature {
 		}).Feature()
 }
 
-// bundleSelection: a signerName projection selects the bundles of that
-// signer whose labels match: labelSelector {} all of them, matchLabels and
-// matchExpressions some, and a bundle of another signer with the same
-// labels never. (No labelSelector at all is nilSelectorDefect's.) The API
-// refuses name together with signerName, and labelSelector with name.
+// bundleSelection: seed 003, "clusterTrustBundle 投射卷": a signerName
+// projection selects the bundles of that signer whose labels match:
+// labelSelector {} all of them, matchLabels and matchExpressions some, and a
+// bundle of another signer with the same labels never. (No labelSelector at
+// all is nilSelectorDefect's.) The API refuses name together with signerName,
+// and labelSelector with name.
 func bundleSelection() features.Feature {
 	const pod, dir = "ctb-selection", "/sel"
 	cas, err := newCAs("tier a", "tier b", "other signer tier a")
 	return features.New("signerName and labelSelector select bundles; another signer's never match").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "clusterTrustBundle 投射卷").
 		Setup(failed(err)).
 		Setup(steps.CreateNamespace()).
 		Setup(func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
@@ -340,15 +341,15 @@ func expectPodRefused(ctx context.Context, t *testing.T, what string, b *steps.P
 	}
 }
 
-// nilSelectorDefect: a signerName projection without labelSelector matches
-// no bundle (the API's documentation: "If unset, interpreted as match
-// nothing"; seed 003 claims the opposite, see kubernetes-behaviour.md
-// section 0.2, and the API is what the kubelet implements). With optional
-// the file is empty. The order matters for known defect
-// kubelet-ctb-nil-selector-cache: a first pod shows the documented empty
-// file while no {} projection of the signer has been evaluated on the node;
-// a second pod projects the signer with {}; a third pod, with no selector
-// again, must still get an empty file.
+// nilSelectorDefect: a signerName projection without labelSelector matches no
+// bundle (the API's documentation: "If unset, interpreted as match nothing";
+// seed 003's "clusterTrustBundle 投射卷" claims the opposite, see
+// kubernetes-behaviour.md section 0.2, and the API is what the kubelet
+// implements). With optional the file is empty. The order matters for known
+// defect kubelet-ctb-nil-selector-cache: a first pod shows the documented
+// empty file while no {} projection of the signer has been evaluated on the
+// node; a second pod projects the signer with {}; a third pod, with no
+// selector again, must still get an empty file.
 func nilSelectorDefect() features.Feature {
 	const dir = "/nil"
 	cas, err := newCAs("nil selector root")
@@ -356,7 +357,7 @@ func nilSelectorDefect() features.Feature {
 		return steps.ProbePod(name).Projected("ctb", dir, nil, bySigner(steps.FeatureSigner(ctx, "nil"), nil, "nil.pem", true))
 	}
 	return features.New("no labelSelector selects no bundle, also after a labelSelector {} projection of the signer").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("defect", defects.KubeletCTBNilSelector.ID).
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "clusterTrustBundle 投射卷").WithLabel("defect", defects.KubeletCTBNilSelector.ID).
 		Setup(failed(err)).
 		Setup(steps.CreateNamespace()).
 		Setup(signerBundle("nil", "one", nil, cas["nil selector root"].PEM())).
@@ -415,16 +416,16 @@ func nilSelectorDefect() features.Feature {
 		}).Feature()
 }
 
-// missingBundle: seed 003: by default a missing named bundle, or a
-// signerName/labelSelector that matches none, keeps the pod from starting;
-// with optional: true the pod starts with an empty file at path. The
-// kubelet reports FailedMount naming the bundle (or the empty match), and a
-// bundle created later lets the pod start.
+// missingBundle: seed 003, "clusterTrustBundle 投射卷": by default a missing
+// named bundle, or a signerName/labelSelector that matches none, keeps the
+// pod from starting; with optional: true the pod starts with an empty file at
+// path. The kubelet reports FailedMount naming the bundle (or the empty
+// match), and a bundle created later lets the pod start.
 func missingBundle() features.Feature {
 	const dir = "/missing"
 	cas, err := newCAs("late root")
 	return features.New("a missing bundle blocks the pod unless optional; creating it later lets the pod start").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "clusterTrustBundle 投射卷").
 		Setup(failed(err)).
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePodFrom(func(ctx context.Context) *steps.PodBuilder {
@@ -468,7 +469,7 @@ func missingBundle() features.Feature {
 					t.Error(err)
 					continue
 				}
-				t.Logf("%s started %s after the bundle was created", p, time.Since(start).Round(time.Second))
+				t.Logf("measured: %s started %s after the bundle was created", p, time.Since(start).Round(time.Second))
 				expectCertSet(ctx, t, p, dir+"/late.pem", pki.SetOf(cas["late root"]))
 			}
 			return ctx
@@ -491,21 +492,22 @@ func expectBlocked(ctx context.Context, t *testing.T, pod, want string) {
 	}
 }
 
-// bundleUpdates: seed 003: the kubelet keeps the file up to date when the
-// selected bundles or their content change. Three projections of one
-// change side by side: a bundle without signer by name, a signer's bundles
-// by labelSelector {}, and the same signer-linked bundle by name; the
-// delays are measured and reported. A by-name projection of a signer-linked
-// bundle is not invalidated (known defect kubelet-ctb-by-name-stale) and
-// waits for the kubelet's 5-minute cache. Then a certificate is removed,
-// and deleting a bundle that is not optional leaves the file as it was.
+// bundleUpdates: seed 003, "clusterTrustBundle 投射卷": the kubelet keeps the
+// file up to date when the selected bundles or their content change. Three
+// projections of one change side by side: a bundle without signer by name, a
+// signer's bundles by labelSelector {}, and the same signer-linked bundle by
+// name; the delays are measured and reported. A by-name projection of a
+// signer-linked bundle is not invalidated (known defect
+// kubelet-ctb-by-name-stale) and waits for the kubelet's 5-minute cache. Then
+// a certificate is removed, and deleting a bundle that is not optional leaves
+// the file as it was.
 func bundleUpdates() features.Feature {
 	const pod, dir = "ctb-updates", "/upd"
 	cas, err := newCAs("first", "second")
 	first, both, second := pki.SetOf(cas["first"]), pki.SetOf(cas["first"], cas["second"]), pki.SetOf(cas["second"])
 	var updated time.Time
 	return features.New("updates reach the file; deleting a bundle that is not optional keeps the old content").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("speed", "slow").WithLabel("defect", defects.KubeletCTBByNameStale.ID).
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "clusterTrustBundle 投射卷").WithLabel("speed", "slow").WithLabel("defect", defects.KubeletCTBByNameStale.ID).
 		Setup(failed(err)).
 		Setup(steps.CreateNamespace()).
 		Setup(func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
@@ -605,7 +607,8 @@ func bundleUpdates() features.Feature {
 		}).Feature()
 }
 
-// bundleAPIRules: the API's rules for ClusterTrustBundles
+// bundleAPIRules: seed 003, "clusterTrustBundle 投射卷" (bundles by name and
+// by signer), and the API's rules for ClusterTrustBundles
 // (kubernetes-behaviour.md section 6): a signer-linked bundle's name must
 // carry the prefix "<signer with / as :>:", a bundle without signer has no
 // ":" in its name; every block is a CA CERTIFICATE without PEM headers, and
@@ -616,7 +619,7 @@ func bundleAPIRules() features.Feature {
 	cas, err := newCAs("rules root")
 	leaf, lerr := pki.NewLeaf("not a CA")
 	return features.New("the API validates bundle names and certificates, and requires attest for a signer's bundle").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "clusterTrustBundle 投射卷").
 		Setup(failed(errors.Join(err, lerr))).
 		Setup(steps.CreateNamespace()).
 		Assess("names, certificates, duplicates and headers are validated", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -699,14 +702,15 @@ func bundleAPIRules() features.Feature {
 		}).Feature()
 }
 
-// builtinServingBundle: with the ClusterTrustBundle gate on, the controller
-// manager publishes the API server's serving CA as a bundle of signer
-// kubernetes.io/kube-apiserver-serving; projected with labelSelector {} it
-// equals the namespace's kube-root-ca.crt ConfigMap as a set.
+// builtinServingBundle: seed 003, "clusterTrustBundle 投射卷" (a signer's
+// bundles by labelSelector): with the ClusterTrustBundle gate on, the
+// controller manager publishes the API server's serving CA as a bundle of
+// signer kubernetes.io/kube-apiserver-serving; projected with labelSelector
+// {} it equals the namespace's kube-root-ca.crt ConfigMap as a set.
 func builtinServingBundle() features.Feature {
 	const pod, dir, signer = "ctb-builtin", "/builtin", "kubernetes.io/kube-apiserver-serving"
 	return features.New("the built-in kube-apiserver-serving bundle equals kube-root-ca.crt").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "clusterTrustBundle 投射卷").
 		Setup(steps.CreateNamespace()).
 		Setup(steps.CreatePod(steps.ProbePod(pod).Projected("ctb", dir, nil, bySigner(signer, everything(), "serving.pem", false)))).
 		Setup(steps.WaitPodServing(pod)).
@@ -746,16 +750,17 @@ func builtinServingBundle() features.Feature {
 		}).Feature()
 }
 
-// trustBundleFileModes: a clusterTrustBundle file takes the mode and owner
-// of a serviceAccountToken file (kubernetes-behaviour.md section 5): 0600
-// to the user all containers share, 0640 with an fsGroup and that group,
+// trustBundleFileModes: seed 003, "SecurityContext 交互" › "Linux" (the token
+// file's mode and owner): a clusterTrustBundle file takes the mode and owner
+// of a serviceAccountToken file (kubernetes-behaviour.md section 5): 0600 to
+// the user all containers share, 0640 with an fsGroup and that group,
 // defaultMode otherwise; the table is the projected area's.
 func trustBundleFileModes() features.Feature {
 	const dir = "/modes"
 	rows := fileModeRows()
 	cas, err := newCAs("modes root")
 	b := features.New("clusterTrustBundle file modes and owners follow the securityContext").
-		WithLabel("area", "trustbundles").WithLabel("source", "seed003").
+		WithLabel("area", "trustbundles").WithLabel("source", "seed003").WithLabel("section", "Linux").
 		Setup(failed(err)).
 		Setup(steps.CreateNamespace()).
 		Setup(signerBundle("modes", "one", nil, cas["modes root"].PEM()))

@@ -133,3 +133,73 @@ func ReadClusterRecords(data []byte) ([]ClusterRecord, error) {
 	}
 	return rs, nil
 }
+
+// FeaturesFile, in the artifacts directory, lists every feature of the run
+// (FeatureRecord), selected or not, as the plan saw it: the report reads it
+// for what test.json lacks, the features' labels (the seed document and
+// section a behaviour comes from).
+const FeaturesFile = "features.json"
+
+// FeatureRecord is one feature of the run.
+type FeatureRecord struct {
+	// Test is the feature's go test name, TestXxx/<feature>, as go test
+	// names the subtest (spaces become underscores; a feature of a profile
+	// variant ends in _[profile] because its name ends in " [profile]").
+	Test string `json:"test"`
+	// Area is the area's TestXxx; Feature the feature's name.
+	Area    string `json:"area"`
+	Feature string `json:"feature"`
+	// Labels are the feature's labels as it runs with them: its own and the
+	// runtime's (profile, disruptive).
+	Labels map[string][]string `json:"labels"`
+	// ClusterProfile is the profile of the cluster it runs on: its own
+	// profile, or the variant the run was given (--profile=v1.36 runs the
+	// default profile's features on v1.36's cluster), which is the profile
+	// ClusterRecord names; "existing" on an existing cluster.
+	ClusterProfile string `json:"clusterProfile"`
+	// Selected: the run's selection keeps the feature; NotSelected says why
+	// not (empty when selected).
+	Selected    bool   `json:"selected"`
+	NotSelected string `json:"notSelected,omitempty"`
+}
+
+// writeFeatureRecords writes FeaturesFile into dir (replacing an older
+// run's).
+func writeFeatureRecords(dir string, recs []FeatureRecord) error {
+	if recs == nil {
+		recs = []FeatureRecord{}
+	}
+	data, err := json.MarshalIndent(recs, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", FeaturesFile, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", FeaturesFile, err)
+	}
+	path := filepath.Join(dir, FeaturesFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("%s: %w", FeaturesFile, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("%s: %w", FeaturesFile, err)
+	}
+	return nil
+}
+
+// ReadFeatureRecords parses FeaturesFile.
+func ReadFeatureRecords(data []byte) ([]FeatureRecord, error) {
+	var rs []FeatureRecord
+	if err := json.Unmarshal(data, &rs); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON list of feature records: %w", FeaturesFile, err)
+	}
+	if rs == nil {
+		return nil, fmt.Errorf("%s: not a JSON list of feature records (null)", FeaturesFile)
+	}
+	for i, rec := range rs {
+		if rec.Test == "" || rec.Area == "" || rec.Feature == "" {
+			return nil, fmt.Errorf("%s: record %d names no test, area or feature: %+v", FeaturesFile, i, rec)
+		}
+	}
+	return rs, nil
+}

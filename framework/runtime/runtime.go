@@ -63,6 +63,9 @@ type Options struct {
 	// DryRun lists the features without making clusters
 	// (e2e-framework's --dry-run, go test -list).
 	DryRun bool
+	// ArtifactsDir, when set, receives FeaturesFile, the run's features as
+	// planned (not on a dry run, which must not replace a real run's).
+	ArtifactsDir string
 }
 
 // plannedCase is a case as the plan saw it.
@@ -121,6 +124,7 @@ func New(o Options, areas []Area) (*Runtime, error) {
 	r.out.begin = r.begin
 	r.mgr = newManager(o.Provider, r.out.printf)
 	seen := map[string]bool{}
+	var recs []FeatureRecord
 	for _, a := range areas {
 		if seen[a.Test] {
 			return nil, fmt.Errorf("runtime: area %s listed twice", a.Test)
@@ -142,10 +146,19 @@ func New(o Options, areas []Area) (*Runtime, error) {
 				r.mgr.need(p.slot, c.estimate())
 			}
 			r.plan[a.Test] = append(r.plan[a.Test], p)
+			recs = append(recs, FeatureRecord{
+				Test: a.Test + "/" + subtestName(name), Area: a.Test, Feature: name,
+				Labels: labelsOf(c), ClusterProfile: p.slot.Profile, Selected: sel, NotSelected: why,
+			})
 		}
 	}
 	if pc, ok := o.Provider.(PlanChecker); ok {
 		if err := pc.CheckPlan(r.Clusters()); err != nil {
+			return nil, err
+		}
+	}
+	if o.ArtifactsDir != "" && !o.DryRun {
+		if err := writeFeatureRecords(o.ArtifactsDir, recs); err != nil {
 			return nil, err
 		}
 	}

@@ -3,7 +3,9 @@ package runtime
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/types"
@@ -81,15 +83,24 @@ func (s Selection) selected(test string, c Case, profileOf func(string) string) 
 	return true, ""
 }
 
-// subtestName is the name go test gives a subtest: spaces become
-// underscores (testing's rewrite), which is what -run patterns see.
+// subtestName is the name go test gives a subtest (testing's rewrite):
+// white space becomes '_', a character that is not printable its Go escape
+// (unicode.IsSpace is testing's isSpace). It is what -run patterns and
+// test2json see.
 func subtestName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == ' ' {
-			return '_'
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			b.WriteByte('_')
+		case !strconv.IsPrint(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
 		}
-		return r
-	}, s)
+	}
+	return b.String()
 }
 
 // nameMatcher is go test's -run/-skip matching: the pattern is split at

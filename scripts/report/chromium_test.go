@@ -14,7 +14,9 @@ import (
 
 // TestChromiumRender renders the HTML report of a synthetic run in headless
 // chromium (make report-check installs it): the dumped DOM has the results
-// table and its rows, and the screenshot is not blank.
+// table and its rows (with their source and failure link), the clusters
+// table and, the run's profiles being on two Kubernetes versions, the
+// behaviour x version matrix; and the screenshot is not blank.
 func TestChromiumRender(t *testing.T) {
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -35,7 +37,10 @@ func TestChromiumRender(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v", err)
 	}
-	for _, want := range []string{`<table id="results">`, `data-test="` + featCTB + `/nil_selector_matches_all"`, "known defect reproduced", "expiry &lt; 1h"} {
+	for _, want := range []string{`<table id="results">`, `data-test="` + featCTB + `/nil_selector_matches_all"`, "known defect reproduced", "expiry &lt; 1h",
+		"seed 002 §发行者(Issuer)配置", `<a href="failures/TestServiceAccountTokens__a_bound_token_carries_the_pod_claims.txt">failure file</a>`,
+		`<table id="clusters">`, `<a href="cluster-kic-default">node logs</a>`,
+		`<table id="matrix">`, "<th>v1.36.9</th><th>v1.37.2</th>", `<td class="fail">fail</td>`} {
 		if !strings.Contains(string(dom), want) {
 			t.Errorf("dumped DOM lacks %q", want)
 		}

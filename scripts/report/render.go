@@ -7,10 +7,12 @@ import (
 	"strings"
 )
 
-// WriteMarkdown writes the summary, then one table row per behaviour.
+// WriteMarkdown writes the summary, the clusters, the behaviour x version
+// matrix (when there are several versions), then one table row per
+// behaviour.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Conformance report\n\nRun: `%s`, %d behaviours checked.\n\n", r.Dir, len(r.Rows))
+	fmt.Fprintf(&b, "# Conformance report\n\n%s: %s, %d behaviours checked.\n\n", runWord(len(r.Runs)), codeList(r.Dirs()), len(r.Rows))
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "> Note: %s\n\n", md(n))
 	}
@@ -32,15 +34,85 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, " %d |\n", a.Total)
 	}
-	b.WriteString("\n## Results\n\n| area | behaviour | assessment | profile | version | result | reason | timings |\n|---|---|---|---|---|---|---|---|\n")
+	if r.hasClusters() {
+		b.WriteString("\n## Clusters\n\n")
+		multi := len(r.Runs) > 1
+		if multi {
+			b.WriteString("| run ")
+		}
+		b.WriteString("| cluster | profile | version | state | node logs |\n")
+		if multi {
+			b.WriteString("|---")
+		}
+		b.WriteString("|---|---|---|---|---|\n")
+		for _, run := range r.Runs {
+			for _, c := range run.Clusters {
+				if multi {
+					fmt.Fprintf(&b, "| %s ", md(run.Dir))
+				}
+				logs := "-"
+				if c.Logs != "" {
+					logs = mdLink("node logs", r.Link(c.Logs))
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.Name), md(c.Profile), md(orDash(c.Version)), md(orDash(c.State)), logs)
+			}
+		}
+	}
+	if len(r.Matrix) > 0 {
+		b.WriteString("\n## Behaviour x version\n\n| area | behaviour | assessment |")
+		for _, v := range r.Versions {
+			fmt.Fprintf(&b, " %s |", md(orDash(v)))
+		}
+		b.WriteString("\n|---|---|---|" + strings.Repeat("---|", len(r.Versions)) + "\n")
+		for _, m := range r.Matrix {
+			fmt.Fprintf(&b, "| %s | %s | %s |", md(m.Area), md(m.Feature), md(orDash(m.Assessment)))
+			for _, c := range m.Cells {
+				fmt.Fprintf(&b, " %s |", md(orDash(c.Text)))
+			}
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\n## Results\n\n| area | behaviour | assessment | source | profile | version | result | reason | timings |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range r.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			md(row.Area), md(row.Feature), md(orDash(row.Assessment)), md(row.Profile), md(orDash(row.Version)),
-			md(row.Result), md(orDash(row.Reason)), md(orDash(strings.Join(row.Timings, "; "))))
+		result := md(row.Result)
+		if row.Failure != "" {
+			result += " (" + mdLink("failure file", r.Link(row.Failure)) + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			md(row.Area), md(row.Feature), md(orDash(row.Assessment)), md(orDash(row.Source)), md(row.Profile), md(orDash(row.Version)),
+			result, md(orDash(row.Reason)), md(orDash(strings.Join(row.Timings, "; "))))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+func (r *Report) hasClusters() bool {
+	for _, run := range r.Runs {
+		if len(run.Clusters) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func runWord(n int) string {
+	if n == 1 {
+		return "Run"
+	}
+	return "Runs"
+}
+
+func codeList(dirs []string) string {
+	var q []string
+	for _, d := range dirs {
+		q = append(q, "`"+strings.ReplaceAll(d, "`", "'")+"`")
+	}
+	return strings.Join(q, ", ")
+}
+
+// mdLink is a Markdown link; the URL is escaped already (Report.Link), so
+// it holds no space, parenthesis or '|'.
+func mdLink(text, url string) string { return "[" + md(text) + "](" + url + ")" }
 
 func yesNo(ok bool) string {
 	if ok {
@@ -75,7 +147,7 @@ func cssClass(res string) string {
 }
 
 var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
-	"class": cssClass, "dash": orDash, "join": strings.Join, "yesno": yesNo,
+	"class": cssClass, "dash": orDash, "join": strings.Join, "yesno": yesNo, "runword": runWord,
 	"count": func(m map[string]int, k string) int { return m[k] },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -103,7 +175,7 @@ code { font-size: .95em; }
 </head>
 <body>
 <h1>Conformance report</h1>
-<p>Run: <code>{{.Dir}}</code>, {{len .Rows}} behaviours checked.</p>
+<p>{{runword (len .Runs)}}: {{range $i, $d := .Dirs}}{{if $i}}, {{end}}<code>{{$d}}</code>{{end}}, {{len .Rows}} behaviours checked.</p>
 {{range .Notes}}<p class="note">Note: {{.}}</p>
 {{end}}<h2>Summary</h2>
 <table id="summary">
@@ -111,11 +183,23 @@ code { font-size: .95em; }
 {{range .Areas}}<tr><td>{{.Area}}</td><td class="{{yesno .Conforms}}">{{yesno .Conforms}}</td>{{$a := .}}{{range $.Results}}<td class="n{{if count $a.Counts .}} {{class .}}{{end}}">{{count $a.Counts .}}</td>{{end}}<td class="n">{{.Total}}</td></tr>
 {{end}}<tr><th>all</th><th></th>{{range $.Results}}<th>{{count $.Counts .}}</th>{{end}}<th>{{len .Rows}}</th></tr>
 </table>
-<h2>Results</h2>
-<table id="results">
-<thead><tr><th>area</th><th>behaviour</th><th>assessment</th><th>profile</th><th>version</th><th>result</th><th>reason</th><th>timings</th></tr></thead>
+{{if .HasClusters}}<h2>Clusters</h2>
+<table id="clusters">
+<tr>{{if $.Multi}}<th>run</th>{{end}}<th>cluster</th><th>profile</th><th>version</th><th>state</th><th>node logs</th></tr>
+{{range .Runs}}{{$run := .}}{{range .Clusters}}<tr>{{if $.Multi}}<td><code>{{$run.Dir}}</code></td>{{end}}<td>{{.Name}}</td><td>{{.Profile}}</td><td>{{dash .Version}}</td><td>{{dash .State}}</td><td>{{if .Logs}}<a href="{{$.Link .Logs}}">node logs</a>{{else}}-{{end}}</td></tr>
+{{end}}{{end}}</table>
+{{end}}{{if .Matrix}}<h2>Behaviour x version</h2>
+<table id="matrix">
+<thead><tr><th>area</th><th>behaviour</th><th>assessment</th>{{range .Versions}}<th>{{dash .}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Rows}}<tr class="{{class .Result}}" data-test="{{.Test}}"><td>{{.Area}}</td><td>{{.Feature}}</td><td>{{dash .Assessment}}</td><td>{{.Profile}}</td><td>{{dash .Version}}</td><td>{{.Result}}</td><td>{{dash .Reason}}</td><td>{{dash (join .Timings "; ")}}</td></tr>
+{{range .Matrix}}<tr><td>{{.Area}}</td><td>{{.Feature}}</td><td>{{dash .Assessment}}</td>{{range .Cells}}<td{{if .Class}} class="{{.Class}}"{{end}}>{{dash .Text}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>
+{{end}}<h2>Results</h2>
+<table id="results">
+<thead><tr><th>area</th><th>behaviour</th><th>assessment</th><th>source</th><th>profile</th><th>version</th><th>result</th><th>reason</th><th>timings</th></tr></thead>
+<tbody>
+{{range .Rows}}<tr class="{{class .Result}}" data-test="{{.Test}}"><td>{{.Area}}</td><td>{{.Feature}}</td><td>{{dash .Assessment}}</td><td>{{dash .Source}}</td><td>{{.Profile}}</td><td>{{dash .Version}}</td><td>{{.Result}}{{if .Failure}} (<a href="{{$.Link .Failure}}">failure file</a>){{end}}</td><td>{{dash .Reason}}</td><td>{{dash (join .Timings "; ")}}</td></tr>
 {{end}}</tbody>
 </table>
 </body>
@@ -127,6 +211,7 @@ code { font-size: .95em; }
 func (r *Report) WriteHTML(w io.Writer) error {
 	return htmlPage.Execute(w, struct {
 		*Report
-		Results []string
-	}{r, Results})
+		Results            []string
+		HasClusters, Multi bool
+	}{r, Results, r.hasClusters(), len(r.Runs) > 1})
 }

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/results"
+	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
 )
 
 const pkg = "github.com/kube-identity-conformance/kube-identity-conformance/tests"
@@ -37,13 +41,22 @@ const (
 	featCTB     = "TestClusterTrustBundles/no_labelSelector"
 )
 
-// artifacts writes a small run: a pass with a measurement, a failure, a
-// skip, a reproduced known defect, an absent one, and a feature on the
-// issuers profile.
+// artifacts writes a small run: a pass with a measurement, a failure (with
+// its failure file), a skip, a reproduced known defect, an absent one, and
+// a feature on the issuers profile; features.json labels two of the three
+// features, and the default cluster's node logs were exported (recorded
+// under another directory: the artifacts were moved).
 func artifacts(t *testing.T) string {
 	t.Helper()
+	return writeRun(t, t.TempDir(), "v1.37.2", "v1.36.9")
+}
+
+// writeRun writes artifacts() into dir, the default profile's cluster on
+// defaultVersion, the issuers profile's on issuersVersion.
+func writeRun(t *testing.T, dir, defaultVersion, issuersVersion string) string {
+	t.Helper()
 	var b strings.Builder
-	result(t, &b, featTokens+"/audience_is_the_API's", "pass")
+	result(t, &b, featTokens+"/audience_is_the_API's", "pass", "    tokens_test.go:735: measured: INVALIDATION after deleting the pod: token sha256:ab12 rejected 4.1 s after the deletion (bound 30s)")
 	result(t, &b, featTokens+"/expiry_<_1h", "fail", "    tokens_test.go:42: exp = 7200, want <= 3600", "    tokens_test.go:43: second", "    tokens_test.go:44: third", "    tokens_test.go:45: fourth")
 	result(t, &b, featTokens, "fail")
 	result(t, &b, featIssuers+"/accepted_issuers_authenticate", "pass")
@@ -55,16 +68,48 @@ func artifacts(t *testing.T) string {
 	result(t, &b, "TestServiceAccountTokens", "fail")
 	result(t, &b, "TestServiceAccountIssuers", "pass")
 	result(t, &b, "TestClusterTrustBundles", "pass")
-	dir := t.TempDir()
-	kd := `[{"defect":"kubelet-ctb-nil-selector-cache","test":"` + featCTB + `/nil_selector_matches_all","result":"known defect reproduced","component":"kubelet","version":"v1.37.2","seen":"all"},
-{"defect":"kubelet-ctb-update","test":"` + featCTB + `/the_bundle_is_projected","result":"defect absent","component":"kubelet","version":"v1.37.2","seen":"ok"}]`
-	cl := `[{"name":"kic-default","profile":"default","nodeImage":"kic.local/node:v1.37.2"},{"name":"kic-issuers","profile":"issuers","nodeImage":"kic.local/node:v1.36.9"}]`
-	for name, data := range map[string]string{"test.json": b.String(), "known-defects.json": kd, "clusters.json": cl} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+	kd := `[{"defect":"kubelet-ctb-nil-selector-cache","test":"` + featCTB + `/nil_selector_matches_all","result":"known defect reproduced","component":"kubelet","version":"` + defaultVersion + `","seen":"all"},
+{"defect":"kubelet-ctb-update","test":"` + featCTB + `/the_bundle_is_projected","result":"defect absent","component":"kubelet","version":"` + defaultVersion + `","seen":"ok"}]`
+	cl := `[{"name":"kic-default","profile":"default","nodeImage":"kic.local/node:` + defaultVersion + `","state":"removed","nodeLogs":"/elsewhere/_artifacts/cluster-kic-default"},
+{"name":"kic-issuers","profile":"issuers","nodeImage":"kic.local/node:` + issuersVersion + `","state":"removed"}]`
+	feats := []runtime.FeatureRecord{
+		{Test: featTokens, Area: "TestServiceAccountTokens", Feature: "a bound token carries the pod claims", ClusterProfile: "default", Selected: true,
+			Labels: map[string][]string{"area": {"tokens"}, "source": {"seed003"}, "section": {"serviceAccountToken 投射卷"}, "profile": {"default"}}},
+		{Test: featIssuers, Area: "TestServiceAccountIssuers", Feature: "the first issuer signs [issuers]", ClusterProfile: "issuers", Selected: true,
+			Labels: map[string][]string{"area": {"issuers"}, "source": {"seed002"}, "section": {"发行者(Issuer)配置"}, "profile": {"issuers"}}},
+		{Test: featCTB, Area: "TestClusterTrustBundles", Feature: "no labelSelector", ClusterProfile: "default", Selected: true,
+			Labels: map[string][]string{"area": {"trustbundles"}, "profile": {"default"}}},
+	}
+	fj, err := json.Marshal(feats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"test.json": b.String(), "known-defects.json": kd, "clusters.json": cl, "features.json": string(fj),
+		results.FailureFile(featTokens):   "pods of the feature's namespace ...\n",
+		"cluster-kic-default/kubelet.log": "kubelet log\n",
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return dir
+}
+
+// rowLines are the rows as "area | feature | assessment | source | profile
+// | version | result | reason | timings | failure".
+func rowLines(r *Report) string {
+	var got []string
+	for _, row := range r.Rows {
+		got = append(got, strings.Join([]string{row.Area, row.Feature, row.Assessment, row.Source, row.Profile, row.Version, row.Result, row.Reason,
+			strings.Join(row.Timings, ";"), r.Link(row.Failure)}, " | "))
+	}
+	return strings.Join(got, "\n")
 }
 
 func TestBuildRows(t *testing.T) {
@@ -72,20 +117,16 @@ func TestBuildRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, row := range r.Rows {
-		got = append(got, strings.Join([]string{row.Area, row.Feature, row.Assessment, row.Profile, row.Version, row.Result, row.Reason, strings.Join(row.Timings, ";")}, " | "))
-	}
-	want := []string{
-		"issuers | the first issuer signs | accepted issuers authenticate | issuers | v1.36.9 | pass |  | ",
-		"issuers | the first issuer signs | windows only | issuers | v1.36.9 | skip | Windows nodes only | ",
-		"tokens | a bound token carries the pod claims | audience is the API's | default | v1.37.2 | pass |  | ",
-		"tokens | a bound token carries the pod claims | expiry < 1h | default | v1.37.2 | fail | exp = 7200, want <= 3600 / second / third / (1 more lines) | ",
-		"trustbundles | no labelSelector | nil selector matches all | default | v1.37.2 | known defect reproduced | kubelet-ctb-nil-selector-cache (known defect reproduced, kubelet v1.37.2) | ",
-		"trustbundles | no labelSelector | the bundle is projected | default | v1.37.2 | defect absent | kubelet-ctb-update (defect absent, kubelet v1.37.2) | by-signer.pem held the added certificate 3.2 s after the update (bound 90s)",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	want := strings.Join([]string{
+		"issuers | the first issuer signs | accepted issuers authenticate | seed 002 §发行者(Issuer)配置 | issuers | v1.36.9 | pass |  |  | ",
+		"issuers | the first issuer signs | windows only | seed 002 §发行者(Issuer)配置 | issuers | v1.36.9 | skip | Windows nodes only |  | ",
+		"tokens | a bound token carries the pod claims | audience is the API's | seed 003 §serviceAccountToken 投射卷 | default | v1.37.2 | pass |  | INVALIDATION after deleting the pod: token sha256:ab12 rejected 4.1 s after the deletion (bound 30s) | ",
+		"tokens | a bound token carries the pod claims | expiry < 1h | seed 003 §serviceAccountToken 投射卷 | default | v1.37.2 | fail | exp = 7200, want <= 3600 / second / third / (1 more lines) |  | failures/TestServiceAccountTokens__a_bound_token_carries_the_pod_claims.txt",
+		"trustbundles | no labelSelector | nil selector matches all |  | default | v1.37.2 | known defect reproduced | kubelet-ctb-nil-selector-cache (known defect reproduced, kubelet v1.37.2) |  | ",
+		"trustbundles | no labelSelector | the bundle is projected |  | default | v1.37.2 | defect absent | kubelet-ctb-update (defect absent, kubelet v1.37.2) | by-signer.pem held the added certificate 3.2 s after the update (bound 90s) | ",
+	}, "\n")
+	if got := rowLines(r); got != want {
+		t.Errorf("rows:\n%s\nwant:\n%s", got, want)
 	}
 	if r.Counts[Pass] != 2 || r.Counts[Fail] != 1 || r.Counts[Skip] != 1 || r.Counts[Reproduced] != 1 || r.Counts[Absent] != 1 {
 		t.Errorf("counts %v", r.Counts)
@@ -100,11 +141,21 @@ func TestBuildRows(t *testing.T) {
 	if len(r.Notes) != 0 {
 		t.Errorf("notes %v", r.Notes)
 	}
+	if got := fmt.Sprint(r.Versions); got != "[v1.36.9 v1.37.2]" || len(r.Matrix) != 6 {
+		t.Errorf("versions %s, %d matrix rows", got, len(r.Matrix))
+	}
+	var logs []string
+	for _, c := range r.Runs[0].Clusters {
+		logs = append(logs, c.Name+"="+r.Link(c.Logs))
+	}
+	if got := strings.Join(logs, " "); got != "kic-default=cluster-kic-default kic-issuers=" {
+		t.Errorf("node logs: %s", got)
+	}
 }
 
 func TestLoadWithoutOptionalFiles(t *testing.T) {
 	dir := artifacts(t)
-	for _, f := range []string{"known-defects.json", "clusters.json"} {
+	for _, f := range []string{"known-defects.json", "clusters.json", "features.json"} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}
@@ -113,13 +164,16 @@ func TestLoadWithoutOptionalFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Notes) != 2 || r.Counts[Reproduced] != 0 {
+	if len(r.Notes) != 3 || r.Counts[Reproduced] != 0 {
 		t.Errorf("notes %v, counts %v", r.Notes, r.Counts)
 	}
 	// The issuers profile's default version, from clusters/profiles.go.
 	for _, row := range r.Rows {
 		if row.Version == "" {
 			t.Errorf("row %s has no version", row.Test)
+		}
+		if row.Source != "" {
+			t.Errorf("row %s has a source (%s) without features.json", row.Test, row.Source)
 		}
 	}
 }
@@ -140,16 +194,20 @@ func TestMarkdown(t *testing.T) {
 		"- pass: 2\n- fail: 1\n- skip: 1\n- known defect reproduced: 1\n- defect absent: 1\n",
 		"| tokens | no | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 2 |\n",
 		"| issuers | yes | 1 | 0 | 1 | 0 | 0 | 0 | 0 | 2 |\n",
-		"| tokens | a bound token carries the pod claims | expiry &lt; 1h | default | v1.37.2 | fail | exp = 7200, want &lt;= 3600 / second / third / (1 more lines) | - |\n",
-		"| trustbundles | no labelSelector | nil selector matches all | default | v1.37.2 | known defect reproduced | kubelet-ctb-nil-selector-cache (known defect reproduced, kubelet v1.37.2) | - |\n",
+		"| tokens | a bound token carries the pod claims | expiry &lt; 1h | seed 003 §serviceAccountToken 投射卷 | default | v1.37.2 | fail ([failure file](failures/TestServiceAccountTokens__a_bound_token_carries_the_pod_claims.txt)) | exp = 7200, want &lt;= 3600 / second / third / (1 more lines) | - |\n",
+		"| trustbundles | no labelSelector | nil selector matches all | - | default | v1.37.2 | known defect reproduced | kubelet-ctb-nil-selector-cache (known defect reproduced, kubelet v1.37.2) | - |\n",
+		"| seed 002 §发行者(Issuer)配置 | issuers | v1.36.9 | skip |",
 		"(bound 90s) |\n",
+		"## Clusters\n\n| cluster | profile | version | state | node logs |\n|---|---|---|---|---|\n| kic-default | default | v1.37.2 | removed | [node logs](cluster-kic-default) |\n| kic-issuers | issuers | v1.36.9 | removed | - |\n",
+		"## Behaviour x version\n\n| area | behaviour | assessment | v1.36.9 | v1.37.2 |\n|---|---|---|---|---|\n",
+		"| tokens | a bound token carries the pod claims | expiry &lt; 1h | - | fail |\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Index(out, "## Summary") > strings.Index(out, "## Results") {
-		t.Error("the summary is not first")
+	if !(strings.Index(out, "## Summary") < strings.Index(out, "## Behaviour x version") && strings.Index(out, "## Behaviour x version") < strings.Index(out, "## Results")) {
+		t.Error("the order is not summary, matrix, results")
 	}
 }
 
@@ -165,6 +223,15 @@ func TestHTMLEscapesAndIsSelfContained(t *testing.T) {
 	out := b.String()
 	if !strings.Contains(out, `<table id="results">`) || !strings.Contains(out, "expiry &lt; 1h") || strings.Contains(out, "expiry < 1h") {
 		t.Errorf("html table or escaping:\n%s", out)
+	}
+	for _, want := range []string{
+		`<table id="matrix">`, `<th>v1.36.9</th><th>v1.37.2</th>`, `<td>seed 003 §serviceAccountToken 投射卷</td>`,
+		`<td>fail (<a href="failures/TestServiceAccountTokens__a_bound_token_carries_the_pod_claims.txt">failure file</a>)</td>`,
+		`<a href="cluster-kic-default">node logs</a>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("html lacks %s:\n%s", want, out)
+		}
 	}
 	for _, bad := range []string{"<link", "<script", "src=", "http://", "https://"} {
 		if strings.Contains(out, bad) {
@@ -189,5 +256,97 @@ func TestRunWritesBothFiles(t *testing.T) {
 	}
 	if code := run([]string{"--artifacts", t.TempDir()}, &out, &errOut); code != 2 {
 		t.Errorf("a directory without test.json: exit %d, want 2", code)
+	}
+}
+
+// TestSeveralRuns: two runs of the same profiles on different versions
+// make one report; each row's version is its own run's, the matrix has a
+// column per version, and links are relative to the out directory.
+func TestSeveralRuns(t *testing.T) {
+	root := t.TempDir()
+	a := writeRun(t, filepath.Join(root, "a"), "v1.36.9", "v1.36.9")
+	b := writeRun(t, filepath.Join(root, "b"), "v1.37.2", "v1.37.2")
+	out := filepath.Join(root, "report")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--artifacts", a, "--artifacts", b}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--out") {
+		t.Errorf("two directories without --out: exit %d, %s", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"--artifacts", a + "," + b, "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(data)
+	for _, want := range []string{
+		"Runs: `" + a + "`, `" + b + "`, 12 behaviours checked.",
+		"| tokens | a bound token carries the pod claims | expiry &lt; 1h | v1.36.9 | default | v1.36.9 | fail ([failure file](../a/failures/TestServiceAccountTokens__a_bound_token_carries_the_pod_claims.txt))",
+		"| v1.37.2 | fail ([failure file](../b/failures/TestServiceAccountTokens__a_bound_token_carries_the_pod_claims.txt))",
+		"| area | behaviour | assessment | v1.36.9 | v1.37.2 |\n",
+		"| tokens | a bound token carries the pod claims | expiry &lt; 1h | fail | fail |\n",
+		"| issuers | the first issuer signs | windows only | skip | skip |\n",
+		"| run | cluster | profile | version | state | node logs |\n",
+		"| " + a + " | kic-default | default | v1.36.9 | removed | [node logs](../a/cluster-kic-default) |\n",
+		"| " + b + " | kic-issuers | issuers | v1.37.2 | removed | - |\n",
+	} {
+		want = strings.Replace(want, "| v1.36.9 | default |", "| seed 003 §serviceAccountToken 投射卷 | default |", 1)
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(a, "report.md")); !os.IsNotExist(err) {
+		t.Errorf("a run's directory got a report: %v", err)
+	}
+
+	r, err := Load(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]string{}
+	for _, row := range r.Rows {
+		runs[row.Version] += fmt.Sprint(row.Run)
+	}
+	if runs["v1.36.9"] != "000000" || runs["v1.37.2"] != "111111" || len(runs) != 2 {
+		t.Errorf("rows per version and run: %v", runs)
+	}
+	if r.Counts[Fail] != 2 || len(r.Matrix) != 6 || len(r.Areas) != 3 || r.Areas[1].Total != 4 {
+		t.Errorf("counts %v, %d matrix rows, areas %+v", r.Counts, len(r.Matrix), r.Areas)
+	}
+}
+
+// TestVariantProfileRowsTakeTheirClustersVersion: with --profile=v1.36 the
+// default profile's features run on v1.36's cluster; features.json says
+// so, and the rows take that cluster's version, not the default profile's.
+func TestVariantProfileRowsTakeTheirClustersVersion(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	result(t, &b, featTokens+"/audience_is_the_API's", "pass")
+	result(t, &b, featTokens, "pass")
+	feats := `[{"test":"` + featTokens + `","area":"TestServiceAccountTokens","feature":"a bound token carries the pod claims","clusterProfile":"v1.36","selected":true,"labels":{"profile":["default"],"source":["seed003"]}}]`
+	cl := `[{"name":"kic-v1.36","profile":"v1.36","nodeImage":"kic.local/node:v1.36.4"}]`
+	for name, data := range map[string]string{"test.json": b.String(), "clusters.json": cl, "features.json": feats, "known-defects.json": "[]"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rowLines(r), "tokens | a bound token carries the pod claims | audience is the API's | seed 003 | v1.36 | v1.36.4 | pass |  |  | "; got != want {
+		t.Errorf("row %q, want %q", got, want)
+	}
+	if len(r.Matrix) != 0 {
+		t.Errorf("one version, yet a matrix: %+v", r.Matrix)
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, c := range [][2]string{{"v1.9.0", "v1.10.0"}, {"v1.36.9", "v1.37.2"}, {"v1.37.0-rc.1", "v1.37.0"}, {"v1.37.0-alpha.2", "v1.37.0-alpha.10"}, {"kic.local/node:a", "kic.local/node:b"}, {"v1.37.2", ""}} {
+		if compareVersions(c[0], c[1]) >= 0 || compareVersions(c[1], c[0]) <= 0 {
+			t.Errorf("%s is not before %s", c[0], c[1])
+		}
 	}
 }
