@@ -143,7 +143,26 @@ endef
 # With NODE_IMAGE the profiles' own node images are not needed (not built).
 .PHONY: conformance
 conformance: $(if $(NODE_IMAGE),host-setup probe-image,images) suite-binary ## Run the conformance suite: every profile's kind cluster it needs (PROFILE=NAME: only that one's features; NODE_IMAGE=REF: every cluster on that node image); JUnit in _artifacts/.
-	$(call follow-progress,$(suite-run) -args --cluster=kind $(if $(PROFILE),--profile=$(PROFILE)) $(if $(NODE_IMAGE),--node-image=$(NODE_IMAGE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS))
+	$(call follow-progress,$(kind-run))
+
+# conformance-run is conformance without building anything first (the
+# images and binaries are there): scripts/matrix runs several at once.
+.PHONY: conformance-run
+conformance-run:
+	@mkdir -p $(ARTIFACTS)
+	$(kind-run) > $(ARTIFACTS)/make.log 2>&1
+
+define kind-run
+$(suite-run) -args --cluster=kind $(if $(PROFILE),--profile=$(PROFILE)) $(if $(NODE_IMAGE),--node-image=$(NODE_IMAGE)) --artifacts-dir=$(ARTIFACTS) --progress-file=$(ARTIFACTS)/progress.log $(ARGS)
+endef
+
+# make matrix: the default profile's features on the latest patch of every
+# supported minor (clusters.MatrixVersions; VERSIONS=... for fewer), one run
+# per version side by side (clusters created one at a time), and one report
+# across them in _artifacts/matrix/ (report.md, report.html).
+.PHONY: matrix
+matrix: host-setup probe-image suite-binary ## Run the default profile's features on Kubernetes 1.34-1.37 and write one report across the versions: _artifacts/matrix/report.{md,html} [VERSIONS="v1.37.2 v1.35.4"].
+	$(GO) run ./scripts/matrix --artifacts $(ARTIFACTS)/matrix $(if $(VERSIONS),--versions "$(VERSIONS)")
 
 .PHONY: conformance-existing
 conformance-existing: suite-binary ## Run the suite against an existing cluster: make conformance-existing KUBECONFIG_PATH=... ARGS=--probe-image=REF
@@ -163,6 +182,36 @@ INCLUSTER_ARGS ?=
 incluster-check: suite-image probe-image ## Run the suite image as a Job in an existing cluster and check its results: make incluster-check KUBECONFIG_PATH=... [INCLUSTER_ARGS='--run TestProbe'] (images loaded onto the nodes beforehand).
 	@test -n "$(KUBECONFIG_PATH)" || { echo "incluster-check: KUBECONFIG_PATH is required, e.g. make incluster-check KUBECONFIG_PATH=_build/clusters/kic-default.kubeconfig"; exit 2; }
 	$(GO) run ./scripts/incluster check --kubeconfig '$(KUBECONFIG_PATH)' $(if $(CONTEXT),--context '$(CONTEXT)') --artifacts $(ARTIFACTS)/incluster $(INCLUSTER_ARGS)
+
+# make existing-check (part of make test): the existing-cluster mode on a
+# cluster the suite did not make. scripts/cluster creates a kind cluster of
+# profile existing-v1.35 (Kubernetes 1.35 with the v1beta1 trust-bundle API,
+# an issuer of its own, the PodCertificateRequest gate off) and loads the
+# probe and suite images; the suite then runs against its kubeconfig, once
+# plainly and once with --require=podCertificates, the suite image runs on
+# it as a Job (incluster-check), and scripts/existingcheck checks the runs:
+# the header's detection, every pod-certificate feature skipped naming the
+# missing API (failed under --require), the disruptive ones skipped, the
+# trust-bundle ones passed. The features that wait minutes on the kubelet
+# are left out: the kind runs cover them.
+EXISTING_PROFILE := existing-v1.35
+EXISTING_DIR     := $(ARTIFACTS)/existing
+EXISTING_RUN     := TestClusterTrustBundles|TestPodCertificates|TestServiceAccountTokens|TestServiceAccountIssuers|TestServiceAccounts
+EXISTING_SKIP    := TestClusterTrustBundles/updates|TestServiceAccountTokens/a_600_s_token|TestPodCertificates/the_kubelet_refreshes
+
+.PHONY: existing-check
+existing-check: host-setup probe-image suite-image suite-binary ## Test the existing-cluster mode on a cluster made outside the suite (profile existing-v1.35), also in-cluster as a Job, and check detection and skips (part of make test).
+	$(MAKE) --no-print-directory node-image PROFILE=$(EXISTING_PROFILE)
+	@mkdir -p $(EXISTING_DIR)
+	$(GO) run ./scripts/cluster create --profile $(EXISTING_PROFILE) --load _build/images/suite.tar --kubeconfig-out $(EXISTING_DIR)/kubeconfig-path
+	@status=0; kc=$$(cat $(EXISTING_DIR)/kubeconfig-path); \
+	$(MAKE) --no-print-directory conformance-existing KUBECONFIG_PATH=$$kc ARTIFACTS=$(EXISTING_DIR)/run RUN="-run '$(EXISTING_RUN)' -skip '$(EXISTING_SKIP)'" ARGS=--probe-image=kic.local/probe:dev || status=1; \
+	echo "existing-check: the run with --require=podCertificates is expected to fail its pod-certificate features"; \
+	$(MAKE) --no-print-directory conformance-existing KUBECONFIG_PATH=$$kc ARTIFACTS=$(EXISTING_DIR)/require RUN="-run 'TestPodCertificates'" ARGS="--probe-image=kic.local/probe:dev --require=podCertificates" || true; \
+	$(MAKE) --no-print-directory incluster-check KUBECONFIG_PATH=$$kc ARTIFACTS=$(EXISTING_DIR) INCLUSTER_ARGS="--run 'TestServiceAccounts|TestProbe'" || status=1; \
+	$(GO) run ./scripts/existingcheck --profile $(EXISTING_PROFILE) --run $(EXISTING_DIR)/run --require-run $(EXISTING_DIR)/require || status=1; \
+	$(GO) run ./scripts/cluster delete --profile $(EXISTING_PROFILE) || status=1; \
+	exit $$status
 
 # make compare and make repro run the suite through the conformance target
 # (one way of running it), each run into an artifacts directory of its own,
@@ -254,7 +303,7 @@ source-check: host-setup ## Build the node image from the published release unpa
 	$(MAKE) --no-print-directory conformance ARTIFACTS=$(ARTIFACTS)/source-check NODE_IMAGE=$$(cat $(ARTIFACTS)/source-check.node-image) RUN="-run '$(SOURCE_CHECK_TEST)'" ARGS=
 
 .PHONY: test
-test: check unit conformance source-check ## The project's own tests: checks, unit tests, the suite on live kind clusters, and the source-build path.
+test: check unit conformance source-check existing-check ## The project's own tests: checks, unit tests, the suite on live kind clusters, the source-build path, and the existing-cluster and in-cluster modes on a cluster made outside the suite.
 
 .PHONY: bench
 bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, the whole suite (wall time vs floor, peak memory of all nodes), the node image rebuilt from a Kubernetes tree (ONLY=source: just that); writes _artifacts/bench.md.
