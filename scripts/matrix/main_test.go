@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -23,5 +24,17 @@ func TestEveryMatrixVersionHasItsProfile(t *testing.T) {
 	}
 	if _, err := profileFor("v1.33.1"); err == nil || !strings.Contains(err.Error(), "v1.37.2") {
 		t.Errorf("v1.33.1: %v", err)
+	}
+}
+
+// The workflow's matrix job runs exactly clusters.MatrixVersions.
+func TestWorkflowMatrixIsTheMatrixVersions(t *testing.T) {
+	data, err := os.ReadFile("../../.github/workflows/conformance.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "kubernetes: [" + strings.Join(clusters.MatrixVersions, ", ") + "]"
+	if !strings.Contains(string(data), want) {
+		t.Errorf("the workflow's matrix job does not list %q", want)
 	}
 }
