@@ -160,6 +160,16 @@ endef
 # supported minor (clusters.MatrixVersions; VERSIONS=... for fewer), one run
 # per version side by side (clusters created one at a time), and one report
 # across them in _artifacts/matrix/ (report.md, report.html).
+# matrix-check (part of make test): the matrix on one release below 1.36
+# (kubeadm v1beta3, the v1beta1 trust-bundle and pod-certificate APIs with
+# the older request form), so that CI covers a second version for every
+# area of the default profile, and make matrix and its report run.
+MATRIX_CHECK_VERSIONS := v1.35.4
+
+.PHONY: matrix-check
+matrix-check: ## make matrix on v1.35.4 only (part of make test).
+	$(MAKE) --no-print-directory matrix VERSIONS="$(MATRIX_CHECK_VERSIONS)"
+
 .PHONY: matrix
 matrix: host-setup probe-image suite-binary ## Run the default profile's features on Kubernetes 1.34-1.37 and write one report across the versions: _artifacts/matrix/report.{md,html} [VERSIONS="v1.37.2 v1.35.4"].
 	$(GO) run ./scripts/matrix --artifacts $(ARTIFACTS)/matrix $(if $(VERSIONS),--versions "$(VERSIONS)")
@@ -303,7 +313,7 @@ source-check: host-setup ## Build the node image from the published release unpa
 	$(MAKE) --no-print-directory conformance ARTIFACTS=$(ARTIFACTS)/source-check NODE_IMAGE=$$(cat $(ARTIFACTS)/source-check.node-image) RUN="-run '$(SOURCE_CHECK_TEST)'" ARGS=
 
 .PHONY: test
-test: check unit conformance source-check existing-check ## The project's own tests: checks, unit tests, the suite on live kind clusters, the source-build path, and the existing-cluster and in-cluster modes on a cluster made outside the suite.
+test: check unit conformance source-check existing-check matrix-check ## The project's own tests: checks, unit tests, the suite on live kind clusters, the source-build path, the existing-cluster and in-cluster modes on a cluster made outside the suite, and the matrix on v1.35.4.
 
 .PHONY: bench
 bench: host-setup ## Measure host set-up, node image (warm; COLD=1 also cold), cluster create/delete, node memory, the whole suite (wall time vs floor, peak memory of all nodes), the node image rebuilt from a Kubernetes tree (ONLY=source: just that); writes _artifacts/bench.md.
