@@ -149,11 +149,7 @@ func create(ctx context.Context, name string, reuse bool, stateDir, artifacts st
 
 // deleteCluster removes the profile's cluster (create's), if it runs.
 func deleteCluster(ctx context.Context, name, stateDir, artifacts string) error {
-	p, err := clusters.Lookup(name)
-	if err != nil {
-		return err
-	}
-	k, err := cluster.Prepare(ctx, cluster.Options{Profile: p, StateDir: stateDir, ArtifactsDir: artifacts})
+	k, err := prepared(ctx, name, stateDir, artifacts)
 	if err != nil {
 		return err
 	}
@@ -162,6 +158,15 @@ func deleteCluster(ctx context.Context, name, stateDir, artifacts string) error 
 	}
 	fmt.Printf("cluster: %s deleted\n", k.Name)
 	return nil
+}
+
+// prepared is the named profile's cluster as create makes it (not created).
+func prepared(ctx context.Context, name, stateDir, artifacts string) (*cluster.Kind, error) {
+	p, err := clusters.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return cluster.Prepare(ctx, cluster.Options{Profile: p, StateDir: stateDir, ArtifactsDir: artifacts})
 }
 
 // splitList splits a comma-separated flag value, dropping empty elements.
@@ -177,11 +182,7 @@ func splitList(s string) []string {
 
 // logs exports the node logs of the profile's running cluster.
 func logs(ctx context.Context, name, stateDir, artifacts string) error {
-	p, err := clusters.Lookup(name)
-	if err != nil {
-		return err
-	}
-	k, err := cluster.Prepare(ctx, cluster.Options{Profile: p, StateDir: stateDir, ArtifactsDir: artifacts})
+	k, err := prepared(ctx, name, stateDir, artifacts)
 	if err != nil {
 		return err
 	}
