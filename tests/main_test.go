@@ -186,7 +186,7 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 	}
 	var provider runtime.Provider
 	if existing {
-		provider = &runtime.ExistingProvider{Kubeconfig: cfg.KubeconfigFile(), Context: cfg.KubeContext(), RunID: s.RunID, Logf: logf}
+		provider = &runtime.ExistingProvider{Kubeconfig: cfg.KubeconfigFile(), Context: cfg.KubeContext(), RunID: s.RunID, Logf: logf, ArtifactsDir: orDefault(*flagArtifacts, "_artifacts")}
 	} else {
 		logf("mode: kind clusters (run %s)", s.RunID)
 		archive := orDefault(*flagProbeArchive, probe.ArchivePath)

@@ -329,6 +329,9 @@ type ExistingProvider struct {
 	// every client of the run is built from them.
 	Kubeconfig, Context, RunID string
 	Logf                       func(string, ...any)
+	// ArtifactsDir, when set, gets clusters.json with the cluster's record
+	// (profile "existing", the API server's version), for the report.
+	ArtifactsDir string
 
 	once    sync.Once
 	cluster *steps.Cluster
@@ -366,6 +369,11 @@ func (p *ExistingProvider) connect(ctx context.Context) (*steps.Cluster, error) 
 		return nil, err
 	}
 	logDetected(ctx, c, p.Logf)
+	records := &clusterRecords{dir: p.ArtifactsDir}
+	if err := records.add(ClusterRecord{Name: c.Name, Profile: "existing", Slot: "existing", Kubeconfig: p.Kubeconfig,
+		Running: true, State: "existing cluster (" + info.Server + "), left as it was", KubernetesVersion: info.Version}); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -37,6 +37,10 @@ type ClusterRecord struct {
 	// NodeLogs is the directory of its exported node logs ("" when none were
 	// exported).
 	NodeLogs string `json:"nodeLogs,omitempty"`
+	// KubernetesVersion is the API server's version, recorded for an
+	// existing cluster (profile "existing"), whose node image the suite
+	// does not know.
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 }
 
 // clusterRecords keeps the run's records and rewrites ClustersFile at every

@@ -285,8 +285,10 @@ func build(run *results.Run, versions map[string]string, feats []runtime.Feature
 			row.Profile = m[1]
 			row.Feature = strings.TrimSuffix(row.Feature, m[0])
 		}
-		if known && rec.ClusterProfile != "" && rec.ClusterProfile != "existing" {
-			row.Profile = rec.ClusterProfile // a variant's cluster (--profile=v1.36)
+		if known && rec.ClusterProfile != "" {
+			// A variant's cluster (--profile=v1.36), or the existing
+			// cluster everything ran on.
+			row.Profile = rec.ClusterProfile
 		}
 		row.Feature = humanize(row.Feature)
 		row.Source = source(rec.Labels)
@@ -457,6 +459,10 @@ func profileVersions(recs []runtime.ClusterRecord) map[string]string {
 		v[p.Name] = p.KubernetesVersion
 	}
 	for _, rec := range recs {
+		if rec.KubernetesVersion != "" {
+			v[rec.Profile] = rec.KubernetesVersion
+			continue
+		}
 		if i := strings.LastIndex(rec.NodeImage, ":"); i >= 0 && !strings.Contains(rec.NodeImage[i:], "/") {
 			v[rec.Profile] = rec.NodeImage[i+1:]
 		} else if rec.NodeImage != "" {

@@ -343,6 +343,30 @@ func TestVariantProfileRowsTakeTheirClustersVersion(t *testing.T) {
 	}
 }
 
+// TestExistingClusterRowsTakeTheServersVersion: on an existing cluster
+// every feature ran on it; the rows name it and the API server's version
+// that clusters.json records, not the kind profiles' defaults.
+func TestExistingClusterRowsTakeTheServersVersion(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	result(t, &b, featTokens+"/audience_is_the_API's", "pass")
+	result(t, &b, featTokens, "pass")
+	feats := `[{"test":"` + featTokens + `","area":"TestServiceAccountTokens","feature":"a bound token carries the pod claims","clusterProfile":"existing","selected":true,"labels":{"profile":["default"],"source":["seed003"]}}]`
+	cl := `[{"name":"existing","profile":"existing","kubernetesVersion":"v1.35.4"}]`
+	for name, data := range map[string]string{"test.json": b.String(), "clusters.json": cl, "features.json": feats, "known-defects.json": "[]"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rowLines(r), "tokens | a bound token carries the pod claims | audience is the API's | seed 003 | existing | v1.35.4 | pass |  |  | "; got != want {
+		t.Errorf("row %q, want %q", got, want)
+	}
+}
+
 func TestCompareVersions(t *testing.T) {
 	for _, c := range [][2]string{{"v1.9.0", "v1.10.0"}, {"v1.36.9", "v1.37.2"}, {"v1.37.0-rc.1", "v1.37.0"}, {"v1.37.0-alpha.2", "v1.37.0-alpha.10"}, {"kic.local/node:a", "kic.local/node:b"}, {"v1.37.2", ""}} {
 		if compareVersions(c[0], c[1]) >= 0 || compareVersions(c[1], c[0]) <= 0 {
