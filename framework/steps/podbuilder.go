@@ -176,6 +176,13 @@ func DeletePod(ctx context.Context, t *testing.T, name string) error {
 	})
 }
 
+// EphemeralStartTimeout bounds the wait for an ephemeral container to run.
+// It allows one failed start: seen in a matrix run (three clusters on two
+// cores), runc failed the container's first start ("unable to freeze"),
+// and the kubelet started it again 1m49s later; PodStartTimeout (2 min)
+// ended the wait 11 s before that.
+const EphemeralStartTimeout = 4 * time.Minute
+
 // AddEphemeralContainer adds a probe as an ephemeral container (what
 // kubectl debug does) listening on port, and waits until it runs.
 func AddEphemeralContainer(ctx context.Context, t *testing.T, pod string, ec corev1.EphemeralContainer, port int) error {
@@ -197,7 +204,7 @@ func AddEphemeralContainer(ctx context.Context, t *testing.T, pod string, ec cor
 	if _, err := cs.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, pod, p, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("add ephemeral container %s to %s/%s: %w", ec.Name, ns, pod, err)
 	}
-	return wait.For(ctx, fmt.Sprintf("ephemeral container %s of %s/%s to run", ec.Name, ns, pod), wait.Options{Timeout: PodStartTimeout, Interval: time.Second},
+	return wait.For(ctx, fmt.Sprintf("ephemeral container %s of %s/%s to run", ec.Name, ns, pod), wait.Options{Timeout: EphemeralStartTimeout, Interval: time.Second},
 		func(ctx context.Context) (bool, string, error) {
 			p, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
 			if err != nil {
