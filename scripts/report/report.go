@@ -229,7 +229,11 @@ func loadRun(dir string, index int) ([]Row, Run, error) {
 	for _, rec := range recs {
 		run.Clusters = append(run.Clusters, Cluster{ClusterRecord: rec, Version: versions[rec.Profile], Logs: nodeLogs(dir, rec)})
 	}
-	return build(tests, versions, feats, dir, index), run, nil
+	rows, notSelected := build(tests, versions, feats, dir, index)
+	if notSelected > 0 {
+		run.Notes = append(run.Notes, fmt.Sprintf("%d features the run did not select (another profile's, -run, --labels) are not rows: %s lists them", notSelected, runtime.FeaturesFile))
+	}
+	return rows, run, nil
 }
 
 // nodeLogs is where a cluster's exported node logs are: the recorded
@@ -256,13 +260,17 @@ func isDir(p string) bool {
 
 var profileSuffix = regexp.MustCompile(`_\[([A-Za-z0-9.-]+)\]$`)
 
-// build makes a run's rows: every test without subtests below a TestXxx.
-func build(run *results.Run, versions map[string]string, feats []runtime.FeatureRecord, dir string, index int) []Row {
+// build makes a run's rows: every test without subtests below a TestXxx,
+// except the features features.json says the run did not select (go test
+// reports them as skipped; they were never meant to run here), which it
+// counts.
+func build(run *results.Run, versions map[string]string, feats []runtime.FeatureRecord, dir string, index int) ([]Row, int) {
 	byTest := map[string]runtime.FeatureRecord{}
 	for _, f := range feats {
 		byTest[f.Test] = f
 	}
 	var rows []Row
+	notSelected, counted := 0, map[string]bool{}
 	for _, name := range run.Order {
 		parts := strings.SplitN(name, "/", 3)
 		if len(parts) < 2 || !run.Leaf(name) {
@@ -271,6 +279,13 @@ func build(run *results.Run, versions map[string]string, feats []runtime.Feature
 		t := run.Tests[name]
 		feature := parts[0] + "/" + parts[1]
 		rec, known := byTest[feature]
+		if known && !rec.Selected {
+			if !counted[feature] {
+				counted[feature] = true
+				notSelected++
+			}
+			continue
+		}
 		row := Row{Test: name, Run: index, Area: areaOf[parts[0]], Feature: parts[1], Profile: runtime.DefaultProfile, Elapsed: t.Elapsed}
 		if a := rec.Labels["area"]; len(a) > 0 {
 			row.Area = a[0]
@@ -303,7 +318,7 @@ func build(run *results.Run, versions map[string]string, feats []runtime.Feature
 		}
 		rows = append(rows, row)
 	}
-	return rows
+	return rows, notSelected
 }
 
 func isFile(p string) bool {

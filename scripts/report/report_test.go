@@ -367,6 +367,34 @@ func TestExistingClusterRowsTakeTheServersVersion(t *testing.T) {
 	}
 }
 
+// TestUnselectedFeaturesAreNoRows: a feature the run did not select (go
+// test reports it skipped) is not a behaviour checked on that version; it
+// is counted in a note instead.
+func TestUnselectedFeaturesAreNoRows(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	result(t, &b, featTokens+"/audience_is_the_API's", "pass")
+	result(t, &b, featTokens, "pass")
+	result(t, &b, featIssuers, "skip")
+	feats := `[{"test":"` + featTokens + `","area":"TestServiceAccountTokens","feature":"a bound token carries the pod claims","clusterProfile":"default","selected":true,"labels":{"source":["seed003"]}},` +
+		`{"test":"` + featIssuers + `","area":"TestServiceAccountIssuers","feature":"the first issuer signs [issuers]","clusterProfile":"issuers","selected":false,"notSelected":"profile issuers, not default","labels":{"source":["seed002"]}}]`
+	for name, data := range map[string]string{"test.json": b.String(), "clusters.json": "[]", "features.json": feats, "known-defects.json": "[]"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 1 || r.Rows[0].Test != featTokens+"/audience_is_the_API's" {
+		t.Errorf("rows %+v, want only the selected feature's assessment", r.Rows)
+	}
+	if !strings.Contains(strings.Join(r.Notes, "\n"), "1 features the run did not select") {
+		t.Errorf("notes %q lack the count of unselected features", r.Notes)
+	}
+}
+
 func TestCompareVersions(t *testing.T) {
 	for _, c := range [][2]string{{"v1.9.0", "v1.10.0"}, {"v1.36.9", "v1.37.2"}, {"v1.37.0-rc.1", "v1.37.0"}, {"v1.37.0-alpha.2", "v1.37.0-alpha.10"}, {"kic.local/node:a", "kic.local/node:b"}, {"v1.37.2", ""}} {
 		if compareVersions(c[0], c[1]) >= 0 || compareVersions(c[1], c[0]) <= 0 {
