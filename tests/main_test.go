@@ -101,7 +101,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 		os.Exit(2)
 	}
-	s := steps.Suite{RunID: steps.NewRunID(), ProbeImage: *flagProbeImage, ProbeSecret: secret, Defects: &defects.Registry{Strict: *flagStrict}, ArtifactsDir: orDefault(*flagArtifacts, "_artifacts")}
+	s := steps.Suite{RunID: steps.NewRunID(), ProbeImage: *flagProbeImage, ProbeSecret: secret, Defects: &defects.Registry{Strict: *flagStrict}, ArtifactsDir: artifactsDir()}
 	ctx = steps.WithSuite(ctx, s)
 	testenv, err := env.NewWithContext(ctx, cfg)
 	if err != nil {
@@ -163,7 +163,7 @@ func reportDefects(reg *defects.Registry, dryRun bool, logf func(string, ...any)
 	if dryRun {
 		return nil
 	}
-	paths, err := reg.WriteFiles(orDefault(*flagArtifacts, "_artifacts"))
+	paths, err := reg.WriteFiles(artifactsDir())
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 	}
 	var provider runtime.Provider
 	if existing {
-		provider = &runtime.ExistingProvider{Kubeconfig: cfg.KubeconfigFile(), Context: cfg.KubeContext(), RunID: s.RunID, Logf: logf, ArtifactsDir: orDefault(*flagArtifacts, "_artifacts")}
+		provider = &runtime.ExistingProvider{Kubeconfig: cfg.KubeconfigFile(), Context: cfg.KubeContext(), RunID: s.RunID, Logf: logf, ArtifactsDir: artifactsDir()}
 	} else {
 		logf("mode: kind clusters (run %s)", s.RunID)
 		archive := orDefault(*flagProbeArchive, probe.ArchivePath)
@@ -203,7 +203,7 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 		provider = runtime.NewKindProvider(runtime.KindOptions{
 			RunID: s.RunID, Reuse: *flagReuse, Keep: *flagKeep,
 			StateDir:     orDefault(*flagStateDir, "_build/clusters"),
-			ArtifactsDir: orDefault(*flagArtifacts, "_artifacts"),
+			ArtifactsDir: artifactsDir(),
 			ProbeArchive: archive,
 			NodeImage:    nodeImage,
 			ExportLogs:   *flagExportLogs,
@@ -219,7 +219,7 @@ func newRuntime(ctx context.Context, cfg *envconf.Config, s steps.Suite, existin
 		AllowDisruptive: *flagDisruptive,
 		Require:         runtime.ParseRequire(*flagRequire),
 		DryRun:          dryRun(cfg),
-		ArtifactsDir:    orDefault(*flagArtifacts, "_artifacts"),
+		ArtifactsDir:    artifactsDir(),
 		Progress:        progress,
 		Idle:            env.NewWithConfig(copyConfig(cfg)),
 		Env: func(c *steps.Cluster) types.Environment {
@@ -407,3 +407,6 @@ func inClusterKubeconfig(cfg *envconf.Config) (string, error) {
 	}
 	return path, nil
 }
+
+// artifactsDir is where the run writes its files (--artifacts-dir).
+func artifactsDir() string { return orDefault(*flagArtifacts, "_artifacts") }
