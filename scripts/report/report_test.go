@@ -326,15 +326,7 @@ func TestVariantProfileRowsTakeTheirClustersVersion(t *testing.T) {
 	result(t, &b, featTokens, "pass")
 	feats := `[{"test":"` + featTokens + `","area":"TestServiceAccountTokens","feature":"a bound token carries the pod claims","clusterProfile":"v1.36","selected":true,"labels":{"profile":["default"],"source":["seed003"]}}]`
 	cl := `[{"name":"kic-v1.36","profile":"v1.36","nodeImage":"kic.local/node:v1.36.4"}]`
-	for name, data := range map[string]string{"test.json": b.String(), "clusters.json": cl, "features.json": feats, "known-defects.json": "[]"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := loadRunOf(t, dir, b.String(), cl, feats)
 	if got, want := rowLines(r), "tokens | a bound token carries the pod claims | audience is the API's | seed 003 | v1.36 | v1.36.4 | pass |  |  | "; got != want {
 		t.Errorf("row %q, want %q", got, want)
 	}
@@ -353,15 +345,7 @@ func TestExistingClusterRowsTakeTheServersVersion(t *testing.T) {
 	result(t, &b, featTokens, "pass")
 	feats := `[{"test":"` + featTokens + `","area":"TestServiceAccountTokens","feature":"a bound token carries the pod claims","clusterProfile":"existing","selected":true,"labels":{"profile":["default"],"source":["seed003"]}}]`
 	cl := `[{"name":"existing","profile":"existing","kubernetesVersion":"v1.35.4"}]`
-	for name, data := range map[string]string{"test.json": b.String(), "clusters.json": cl, "features.json": feats, "known-defects.json": "[]"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := loadRunOf(t, dir, b.String(), cl, feats)
 	if got, want := rowLines(r), "tokens | a bound token carries the pod claims | audience is the API's | seed 003 | existing | v1.35.4 | pass |  |  | "; got != want {
 		t.Errorf("row %q, want %q", got, want)
 	}
@@ -378,7 +362,20 @@ func TestUnselectedFeaturesAreNoRows(t *testing.T) {
 	result(t, &b, featIssuers, "skip")
 	feats := `[{"test":"` + featTokens + `","area":"TestServiceAccountTokens","feature":"a bound token carries the pod claims","clusterProfile":"default","selected":true,"labels":{"source":["seed003"]}},` +
 		`{"test":"` + featIssuers + `","area":"TestServiceAccountIssuers","feature":"the first issuer signs [issuers]","clusterProfile":"issuers","selected":false,"notSelected":"profile issuers, not default","labels":{"source":["seed002"]}}]`
-	for name, data := range map[string]string{"test.json": b.String(), "clusters.json": "[]", "features.json": feats, "known-defects.json": "[]"} {
+	r := loadRunOf(t, dir, b.String(), "[]", feats)
+	if len(r.Rows) != 1 || r.Rows[0].Test != featTokens+"/audience_is_the_API's" {
+		t.Errorf("rows %+v, want only the selected feature's assessment", r.Rows)
+	}
+	if !strings.Contains(strings.Join(r.Notes, "\n"), "1 features the run did not select") {
+		t.Errorf("notes %q lack the count of unselected features", r.Notes)
+	}
+}
+
+// loadRunOf writes a run's test.json, clusters.json and features.json (no
+// known defects) into dir and loads it.
+func loadRunOf(t *testing.T, dir, testJSON, clustersJSON, featuresJSON string) *Report {
+	t.Helper()
+	for name, data := range map[string]string{"test.json": testJSON, "clusters.json": clustersJSON, "features.json": featuresJSON, "known-defects.json": "[]"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -387,12 +384,7 @@ func TestUnselectedFeaturesAreNoRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Rows) != 1 || r.Rows[0].Test != featTokens+"/audience_is_the_API's" {
-		t.Errorf("rows %+v, want only the selected feature's assessment", r.Rows)
-	}
-	if !strings.Contains(strings.Join(r.Notes, "\n"), "1 features the run did not select") {
-		t.Errorf("notes %q lack the count of unselected features", r.Notes)
-	}
+	return r
 }
 
 func TestCompareVersions(t *testing.T) {
