@@ -184,8 +184,8 @@ conformance-existing: suite-binary ## Run the suite against an existing cluster:
 # under rbac.yaml's ServiceAccount, and its results checked
 # (scripts/incluster). The images must be on the cluster's nodes
 # (imagePullPolicy IfNotPresent): for kind, load _build/images/suite.tar and
-# _build/images/probe.tar onto them first (scripts/cluster has no load
-# subcommand yet). INCLUSTER_ARGS, e.g. --run TestProbe --timeout 30m --keep.
+# _build/images/probe.tar onto them first (scripts/cluster create --load, as
+# existing-check does; a rebuilt image must be loaded again). INCLUSTER_ARGS, e.g. --run TestProbe --timeout 30m --keep.
 INCLUSTER_ARGS ?=
 
 .PHONY: incluster-check

@@ -17,6 +17,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -83,47 +84,64 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 		os.Exit(2)
 	}
+	removeKubeconfig := func() error { return nil }
 	if *flagInCluster {
 		// Existing-cluster mode through a kubeconfig of the pod's own
 		// credentials: every client of the run is built from it.
-		path, err := inClusterKubeconfig(cfg)
+		path, remove, err := inClusterKubeconfig(cfg)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
 			os.Exit(2)
 		}
 		cfg.WithKubeconfigFile(path)
+		removeKubeconfig = remove
 	}
+	code := run(m, cfg)
+	// os.Exit runs no deferred calls: the in-cluster kubeconfig goes here.
+	if err := removeKubeconfig(); err != nil {
+		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// run runs the suite on the configuration and returns the process's exit
+// code: 2 when the run cannot start, 1 when a test, the known-defect report or
+// the clean-up failed.
+func run(m *testing.M, cfg *envconf.Config) int {
 	raiseParallel()
 	ctx, cancel := runContext()
 	defer cancel()
 	secret, err := steps.NewProbeSecret()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
 	s := steps.Suite{RunID: steps.NewRunID(), ProbeImage: *flagProbeImage, ProbeSecret: secret, Defects: &defects.Registry{Strict: *flagStrict}, ArtifactsDir: artifactsDir()}
 	ctx = steps.WithSuite(ctx, s)
 	testenv, err := env.NewWithContext(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
 	existing, err := chooseMode(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
 	progress, closeProgress, err := progressWriter()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
 	defer closeProgress()
 	logf := func(f string, a ...any) { fmt.Fprintf(progress, "conformance: "+f+"\n", a...) }
 	rt, err = newRuntime(ctx, cfg, s, existing, progress, logf)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
 	var finishErr error
 	testenv.Setup(func(ctx context.Context, _ *envconf.Config) (context.Context, error) {
@@ -149,7 +167,7 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // reportDefects prints the run's known-defect findings under their own
@@ -368,15 +386,16 @@ func chooseMode(cfg *envconf.Config) (existing bool, err error) {
 // configuration (rest.InClusterConfig: the API server's service address, the
 // ServiceAccount's CA and token file, read again as the kubelet rotates it)
 // to a temporary file, for --in-cluster: the run then takes the
-// --kubeconfig path, which e2e-framework and the runtime read.
-func inClusterKubeconfig(cfg *envconf.Config) (string, error) {
+// --kubeconfig path, which e2e-framework and the runtime read. The returned
+// function removes the file's directory at the end of the run.
+func inClusterKubeconfig(cfg *envconf.Config) (string, func() error, error) {
 	switch {
 	case cfg.KubeconfigFile() != "":
-		return "", fmt.Errorf("--in-cluster and --kubeconfig=%s select different clusters: pass one of them", cfg.KubeconfigFile())
+		return "", nil, fmt.Errorf("--in-cluster and --kubeconfig=%s select different clusters: pass one of them", cfg.KubeconfigFile())
 	case *flagCluster != "":
-		return "", fmt.Errorf("--in-cluster runs on the cluster the suite runs in: --cluster=%s has no meaning with it", *flagCluster)
+		return "", nil, fmt.Errorf("--in-cluster runs on the cluster the suite runs in: --cluster=%s has no meaning with it", *flagCluster)
 	case cfg.KubeContext() != "":
-		return "", fmt.Errorf("--in-cluster has no kubeconfig contexts: --context=%s has no meaning with it", cfg.KubeContext())
+		return "", nil, fmt.Errorf("--in-cluster has no kubeconfig contexts: --context=%s has no meaning with it", cfg.KubeContext())
 	}
 	var missing []string
 	for _, v := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
@@ -385,11 +404,11 @@ func inClusterKubeconfig(cfg *envconf.Config) (string, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return "", fmt.Errorf("--in-cluster: %s not set: the suite is not running in a pod (use --kubeconfig=PATH outside a cluster)", strings.Join(missing, " and "))
+		return "", nil, fmt.Errorf("--in-cluster: %s not set: the suite is not running in a pod (use --kubeconfig=PATH outside a cluster)", strings.Join(missing, " and "))
 	}
 	rc, err := rest.InClusterConfig()
 	if err != nil {
-		return "", fmt.Errorf("--in-cluster: %w", err)
+		return "", nil, fmt.Errorf("--in-cluster: %w", err)
 	}
 	const name = "in-cluster"
 	kc := clientcmdapi.NewConfig()
@@ -399,13 +418,19 @@ func inClusterKubeconfig(cfg *envconf.Config) (string, error) {
 	kc.CurrentContext = name
 	dir, err := os.MkdirTemp("", "kic-in-cluster-")
 	if err != nil {
-		return "", fmt.Errorf("--in-cluster: %w", err)
+		return "", nil, fmt.Errorf("--in-cluster: %w", err)
+	}
+	remove := func() error {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("--in-cluster: remove the run's kubeconfig: %w", err)
+		}
+		return nil
 	}
 	path := filepath.Join(dir, "kubeconfig")
 	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		return "", fmt.Errorf("--in-cluster: write %s: %w", path, err)
+		return "", nil, errors.Join(fmt.Errorf("--in-cluster: write %s: %w", path, err), remove())
 	}
-	return path, nil
+	return path, remove, nil
 }
 
 // artifactsDir is where the run writes its files (--artifacts-dir).

@@ -10,6 +10,11 @@ import (
 	"github.com/kube-identity-conformance/kube-identity-conformance/framework/runtime"
 )
 
+// leftBehindPrefix starts the entry's line naming files the suite left in
+// its temporary directory (entry.LeftBehindPrefix; the entry is a program of
+// the standard library alone, so it is written twice).
+const leftBehindPrefix = "entry: left behind by the suite: "
+
 // Assessment is what the check found in the suite's events.
 type Assessment struct {
 	Passed, Failed, Skipped []string
@@ -27,7 +32,7 @@ type Assessment struct {
 // Assess reads the pod's log (test2json events, and the entry's and the
 // suite's standard error, which are no events) and checks it: the run
 // started, no test failed, a feature passed, every skip gives its reason,
-// and disruptive features were skipped as existing-cluster mode skips them
+// the suite left nothing in its temporary directory, and disruptive features were skipped as existing-cluster mode skips them
 // (wantDisruptive: the whole suite ran, which has some).
 func Assess(log io.Reader, wantDisruptive bool) (*Assessment, error) {
 	data, err := io.ReadAll(log)
@@ -76,6 +81,11 @@ func Assess(log io.Reader, wantDisruptive bool) (*Assessment, error) {
 	}
 	if !started {
 		a.Problems = append(a.Problems, "the run did not start: no TestXxx event")
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, leftBehindPrefix); ok {
+			a.Problems = append(a.Problems, "the suite left files in its pod's temporary directory: "+rest)
+		}
 	}
 	for _, f := range a.Failed {
 		if run.Leaf(f) {

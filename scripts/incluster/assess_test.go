@@ -139,3 +139,15 @@ func TestAssessUnfinished(t *testing.T) {
 	log := passing(t) + stream(t, [3]string{"run", "TestTokens", ""})
 	problems(t, log, true, "TestTokens has no result")
 }
+
+// TestAssessLeftBehind: a passing run whose suite left its --in-cluster
+// kubeconfig in the pod's temporary directory fails the check.
+func TestAssessLeftBehind(t *testing.T) {
+	a, err := Assess(strings.NewReader(passing(t)+"entry: left behind by the suite: /tmp/kic-in-cluster-1\n"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(a.Problems, "\n"); !strings.Contains(got, "/tmp/kic-in-cluster-1") {
+		t.Errorf("problems %q do not name the left-behind directory", got)
+	}
+}

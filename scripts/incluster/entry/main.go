@@ -39,6 +39,15 @@ import (
 	"syscall"
 )
 
+// LeftBehindPrefix starts the entry's line naming files the suite left in
+// the temporary directory; scripts/incluster's check fails on it.
+const LeftBehindPrefix = "entry: left behind by the suite: "
+
+// InClusterPattern matches the suite's --in-cluster kubeconfig directory
+// (tests/main_test.go, inClusterKubeconfig), which the suite removes at the
+// end of its run.
+const InClusterPattern = "kic-in-cluster-*"
+
 // Package is the import path the JSON events carry.
 const Package = "github.com/kube-identity-conformance/kube-identity-conformance/tests"
 
@@ -52,6 +61,9 @@ type Settings struct {
 	Timeout, Focus, Skip         string
 	ProbeImage                   string
 	Extra                        []string
+	// TempDir is the suite's temporary directory ($TMPDIR), checked for
+	// what the suite left behind.
+	TempDir string
 }
 
 // FromEnv reads the settings; getenv is os.Getenv outside tests.
@@ -71,6 +83,7 @@ func FromEnv(getenv func(string) string, args []string) Settings {
 		Skip:       getenv("E2E_SKIP"),
 		ProbeImage: or("PROBE_IMAGE", DefaultProbeImage),
 		Extra:      append(strings.Fields(getenv("E2E_EXTRA_ARGS")), args...),
+		TempDir:    or("TMPDIR", "/tmp"),
 	}
 }
 
@@ -178,6 +191,13 @@ wait:
 		return 1, fmt.Errorf("the suite ran no test (%v): see its standard error above, also in %s", exitText(suiteErr), stderrLog.Name())
 	}
 	fmt.Fprintf(os.Stderr, "entry: the suite ended (%s); %d tests reported; results in %s\n", exitText(suiteErr), counter.tests, s.OutFile())
+	left, err := filepath.Glob(filepath.Join(s.TempDir, InClusterPattern))
+	if err != nil {
+		return 1, fmt.Errorf("look for what the suite left behind: %w", err)
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(io.MultiWriter(os.Stderr, stderrLog), "%s%s\n", LeftBehindPrefix, strings.Join(left, " "))
+	}
 	return 0, nil
 }
 

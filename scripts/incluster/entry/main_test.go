@@ -67,7 +67,7 @@ func TestRun(t *testing.T) {
 	if err := os.WriteFile(cat, []byte("#!/bin/sh\ncat\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := Settings{ResultsDir: filepath.Join(dir, "results"), Suite: suite, Test2JSON: cat, Timeout: "1m", ProbeImage: "p"}
+	s := Settings{ResultsDir: filepath.Join(dir, "results"), Suite: suite, Test2JSON: cat, Timeout: "1m", ProbeImage: "p", TempDir: t.TempDir()}
 	code, err := run(s)
 	if code != 0 || err != nil {
 		t.Fatalf("run: %d, %v (a failing suite that ran tests is a result, not an error)", code, err)
@@ -83,6 +83,20 @@ func TestRun(t *testing.T) {
 	stderr, _ := os.ReadFile(filepath.Join(s.ArtifactsDir(), "stderr.log"))
 	if strings.TrimSpace(string(stderr)) != "oops" {
 		t.Errorf("stderr.log: %q", stderr)
+	}
+
+	// A suite that leaves its --in-cluster kubeconfig behind is named.
+	left := filepath.Join(s.TempDir, "kic-in-cluster-123")
+	if err := os.Mkdir(left, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s.ResultsDir = filepath.Join(dir, "results-left")
+	if code, err := run(s); code != 0 || err != nil {
+		t.Fatalf("run: %d, %v", code, err)
+	}
+	stderr, _ = os.ReadFile(filepath.Join(s.ArtifactsDir(), "stderr.log"))
+	if !strings.Contains(string(stderr), LeftBehindPrefix+left) {
+		t.Errorf("stderr.log does not name %s: %q", left, stderr)
 	}
 
 	// A suite that runs no test could not start: non-zero, and still done.
